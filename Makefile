@@ -1,0 +1,45 @@
+# Meta-GAIN reproduction harness. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= paper
+LAUNCHER ?= joblib
+# The offline UCI cache beside the project (override with METAGAIN_DATA_DIR=...).
+export METAGAIN_DATA_DIR ?= $(abspath ../shared/data/uci)
+
+.PHONY: help setup setup-hyperimpute test test-slow reproduce plan calibrate bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
+
+setup:  ## create .venv and install the package (CPU torch wheel first, so no CUDA build is pulled)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e .
+
+setup-hyperimpute: setup  ## optional: the HyperImpute baseline, lean (no TensorFlow/Jupyter)
+	$(PY) -m pip install -q --no-deps "hyperimpute==0.1.17"
+	$(PY) -m pip install -q optuna "loguru==0.6.*" pydantic cloudpickle redis catboost
+
+test:  ## run the test suite (what .ci/run calls)
+	$(PY) -m pytest -q
+
+test-slow:  ## the slow quality checks (beats-Mean tests, long sweeps)
+	$(PY) -m pytest -q -m slow
+
+calibrate:  ## rerun the calibration study and rewrite results/calibration.md
+	$(PY) -m scripts.calibrate
+
+plan:  ## how many cells PROFILE has, how many are done, and the time left
+	$(PY) -m experiments.reproduce --profile $(PROFILE) --plan
+
+reproduce:  ## run every sweep of PROFILE (resuming), then tables, figures and REPORT.md
+	$(PY) -m experiments.reproduce --profile $(PROFILE) --launcher $(LAUNCHER)
+
+bench:  ## print the Meta-GAIN step benchmark
+	$(PY) -m scripts.bench_step
+
+clean:  ## remove caches (keeps the run store)
+	rm -rf .pytest_cache multirun outputs

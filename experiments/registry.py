@@ -1,0 +1,82 @@
+"""The imputer registry: ``conf/imputer/*.yaml`` is the list of imputers.
+
+Each yaml holds ``name``, ``_target_``, the constructor arguments at the imputer's published
+defaults (each with a comment citing its source), and an optional ``profiles:`` block with
+the budget cuts of the ``smoke`` and ``quick`` profiles (``paper`` uses the defaults)::
+
+    name: gain
+    _target_: baselines.gain.GAINImputer
+    iterations: 10000          # Yoon et al. 2018, reference code main.py
+    profiles:
+      smoke: {iterations: 50}
+      quick: {iterations: 2000}
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+RESERVED = ("name", "profiles")
+
+
+def imputer_names() -> list[str]:
+    """Every imputer key, from the files in ``conf/imputer/``."""
+    return sorted(p.stem for p in (CONF_DIR / "imputer").glob("*.yaml"))
+
+
+def load_imputer_conf(name: str) -> DictConfig:
+    path = CONF_DIR / "imputer" / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"Unknown imputer {name!r}; choose one of {imputer_names()}.")
+    return OmegaConf.load(path)
+
+
+def resolve_params(imputer_conf, profile: str, explicit: set[str] | frozenset = frozenset()) -> dict:
+    """Constructor arguments for one cell: yaml defaults, then the profile's cuts.
+
+    Keys in ``explicit`` (overridden on the command line) keep their value over the profile.
+    Returns a plain dict with ``_target_`` and the arguments; ``name`` and ``profiles`` removed.
+    """
+    conf = OmegaConf.to_container(imputer_conf, resolve=True) if not isinstance(imputer_conf, dict) \
+        else dict(imputer_conf)
+    cuts = (conf.get("profiles") or {}).get(profile) or {}
+    params = {k: v for k, v in conf.items() if k not in RESERVED}
+    unknown = set(cuts) - set(params)
+    if unknown:
+        raise ValueError(
+            f"Profile {profile!r} of imputer {conf.get('name')!r} sets {sorted(unknown)}, "
+            "which are not arguments in its yaml."
+        )
+    for key, value in cuts.items():
+        if key not in explicit:
+            params[key] = value
+    return params
+
+
+def instantiate_imputer(params: dict, *, random_state=None, device: str | None = None,
+                        verbose: bool | None = None):
+    """Build the imputer from resolved params; inject seed/device/verbosity where accepted."""
+    from hydra.utils import get_class
+
+    params = dict(params)
+    target = params.pop("_target_")
+    cls = get_class(target)
+    accepted = inspect.signature(cls.__init__).parameters
+    for key, value in (("random_state", random_state), ("device", device), ("verbose", verbose)):
+        if value is not None and key in accepted:
+            params[key] = value
+    unknown = set(params) - set(accepted)
+    if unknown:
+        raise ValueError(f"{target} does not take the arguments {sorted(unknown)}; check its yaml.")
+    return cls(**params)
+
+
+def build_imputer(name: str, profile: str = "paper", *, random_state=0, device="auto",
+                  verbose=False, **overrides):
+    """Convenience for tests and scripts: the imputer ``name`` at ``profile``'s budget."""
+    params = resolve_params(load_imputer_conf(name), profile)
+    params.update(overrides)
+    return instantiate_imputer(params, random_state=random_state, device=device, verbose=verbose)

@@ -1,0 +1,131 @@
+"""The imputer contract every imputer of the harness follows (DESIGN.md, "Imputer interface").
+
+``fit(X, y=None, schema=None) -> self``, ``transform(X) -> ndarray`` and
+``fit_transform``: ``X`` is a float array with NaN for missing entries (scaled to [0, 1]
+by the runner); ``transform`` returns the same shape with no NaN and every observed entry
+unchanged. :class:`BaseImputer` does the checks once so that each imputer only writes
+``_fit`` and ``_transform`` (and ``_sample`` when it can draw multiple imputations).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from metagain.schema import Schema
+
+
+class TrainingDivergedError(RuntimeError):
+    """Raised when a model's loss or output becomes NaN/inf during training."""
+
+
+def check_input(X, *, name: str = "X") -> np.ndarray:
+    """Return ``X`` as a 2-D float array; NaN marks missing, inf is an error."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (rows, features); got shape {X.shape}.")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one row and column.")
+    if np.isinf(X).any():
+        raise ValueError(f"{name} contains inf; only NaN may mark a missing entry.")
+    return X
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` → ``"cuda"`` when a GPU is present, else ``"cpu"``; other values pass through."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available; use device='auto'.")
+    return device
+
+
+def seed_torch(random_state) -> "torch.Generator":  # noqa: F821
+    """Seed torch from ``random_state`` (int or None) and return a CPU generator for sampling."""
+    import torch
+
+    seed = int(np.random.SeedSequence(random_state).generate_state(1)[0]) if random_state is None \
+        else int(random_state)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def check_finite_loss(loss_value: float, where: str) -> None:
+    """Stop training with a clear error when the loss is NaN or inf."""
+    if not np.isfinite(loss_value):
+        raise TrainingDivergedError(
+            f"Training diverged in {where}: the loss became {loss_value}. "
+            "Lower the learning rate or check the input scaling."
+        )
+
+
+class BaseImputer(TransformerMixin, BaseEstimator):
+    """Shared contract: input checks, schema default, observed entries kept, no NaN left.
+
+    Subclasses implement ``_fit(X, y, schema)`` (``X`` has NaN for missing) and
+    ``_transform(X)`` returning a full array; optionally ``_sample(X, n)`` returning
+    ``(n, rows, d)`` draws. Fitted state ends in ``_``.
+    """
+
+    def fit(self, X, y=None, schema: Schema | None = None):
+        X = check_input(X)
+        schema = Schema.all_numeric(X.shape[1]) if schema is None else schema
+        schema.check_width(X.shape[1])
+        empty = np.flatnonzero(np.isnan(X).all(axis=0))
+        if empty.size:
+            raise ValueError(
+                f"Columns {empty.tolist()} have no observed value in the training rows; "
+                "an imputer cannot learn them. Drop those columns or lower the missing ratio."
+            )
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"y has {y.shape[0]} labels but X has {X.shape[0]} rows.")
+        self.schema_ = schema
+        self.n_features_in_ = X.shape[1]
+        self._fit(X, y, schema)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "schema_")
+        X = self._check_transform_input(X)
+        filled = np.asarray(self._transform(X), dtype=float)
+        return self._finish(X, filled)
+
+    def fit_transform(self, X, y=None, schema: Schema | None = None, **fit_params) -> np.ndarray:
+        return self.fit(X, y, schema).transform(X)
+
+    def sample(self, X, n: int = 10) -> np.ndarray:
+        """``n`` multiple-imputation draws, shape ``(n, rows, d)``, observed entries unchanged."""
+        check_is_fitted(self, "schema_")
+        if not hasattr(self, "_sample"):
+            raise NotImplementedError(f"{type(self).__name__} does not draw multiple imputations.")
+        if int(n) < 1:
+            raise ValueError(f"n must be a positive number of draws, got {n}.")
+        X = self._check_transform_input(X)
+        draws = np.asarray(self._sample(X, int(n)), dtype=float)
+        return np.stack([self._finish(X, d) for d in draws])
+
+    # ------------------------------------------------------------------ helpers
+    def _check_transform_input(self, X) -> np.ndarray:
+        X = check_input(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} columns; the imputer was fit on {self.n_features_in_}.")
+        return X
+
+    def _finish(self, X: np.ndarray, filled: np.ndarray) -> np.ndarray:
+        if filled.shape != X.shape:
+            raise RuntimeError(f"{type(self).__name__} returned shape {filled.shape}, expected {X.shape}.")
+        observed = ~np.isnan(X)
+        out = np.where(observed, X, filled)
+        if not np.isfinite(out).all():
+            raise TrainingDivergedError(
+                f"{type(self).__name__} left NaN/inf in its output: training probably diverged."
+            )
+        return out
+
+
+class MissingExtraError(ImportError):
+    """An imputer's optional dependency is not installed; the runner records ``status=skipped``."""
