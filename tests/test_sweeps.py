@@ -1,0 +1,69 @@
+"""Hydra multirun sweeps in a subprocess: rows written, reruns add none, a killed sweep resumes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def sweep(tmp_path, *args, wait=True, options=()):
+    env = dict(os.environ, METAGAIN_RESULTS_DIR=str(tmp_path), HYDRA_FULL_ERROR="1")
+    cmd = [sys.executable, "-m", "experiments.run", "-m", *options, "dataset=synthetic", "profile=smoke",
+           f"hydra.sweep.dir={tmp_path / 'multirun'}", *args]
+    if wait:
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def rows(tmp_path):
+    return {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*.json")}
+
+
+def test_joblib_multirun_writes_rows_and_rerun_adds_none(tmp_path):
+    args = ["imputer=mean,knni", "mechanism=mcar,mnar", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    done = sweep(tmp_path, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first = rows(tmp_path)
+    assert len(first) == 4
+    for name in first:
+        assert json.loads((tmp_path / "runs" / name).read_text())["status"] == "ok"
+    again = sweep(tmp_path, *args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert rows(tmp_path) == first  # nothing added, nothing rewritten
+
+
+def test_killed_sweep_resumes_without_duplicates_or_corrupt_rows(tmp_path):
+    args = ["imputer=slow", "seed=0,1,2,3,4,5"]
+    options = ["--config-dir", str(ROOT / "tests" / "conf")]
+    proc = sweep(tmp_path, *args, wait=False, options=options)
+    deadline = time.time() + 120
+    while len(rows(tmp_path)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = rows(tmp_path)
+    assert 2 <= len(partial) < 6, "the sweep should have been killed midway"
+    done = sweep(tmp_path, *args, options=options)
+    assert done.returncode == 0, done.stderr[-3000:]
+    final = rows(tmp_path)
+    assert len(final) == 6
+    assert all(final[name] == stamp for name, stamp in partial.items())  # finished cells not rerun
+    seeds = sorted(json.loads((tmp_path / "runs" / n).read_text())["seed"] for n in final)
+    assert seeds == [0, 1, 2, 3, 4, 5]
+    assert not list((tmp_path / "runs").glob("*.tmp"))
+
+
+def test_submitit_local_launcher_runs_the_same_path(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    done = sweep(tmp_path, "imputer=mean", "seed=0,1", "hydra/launcher=submitit_local",
+                 "hydra.launcher.timeout_min=5", "hydra.launcher.cpus_per_task=1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(rows(tmp_path)) == 2
