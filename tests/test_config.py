@@ -55,3 +55,17 @@ def test_wrong_type_fails_at_composition():
 def test_unknown_dataset_names_the_choices():
     with pytest.raises(ConfigCompositionException, match="dataset"):
         compose_cell(["dataset=nope"])
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "local", "submitit_local", "submitit_slurm", "slurm"])
+def test_launcher_presets_compose(launcher):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from experiments.config import register_schema
+
+    register_schema()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert "_target_" in cfg.hydra.launcher
