@@ -250,6 +250,7 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
         log.info("cell %s already done; skipped", key)
         return existing
     set_threads(int(cfg.get("threads", 1)))
+    cell_started = time.perf_counter()
     try:
         prepared = prepare_cell(cfg)
     except (ValueError, OSError) as err:  # DataError, MaskError, CellError: the cell is ill-posed
@@ -286,6 +287,7 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
                    traceback="".join(traceback.format_exception(err))[-4000:])
         log.error("cell %s failed: %s", key, row["error"])
     row["device"] = str(device)
+    row["cell_seconds"] = time.perf_counter() - cell_started
     row["peak_memory_mb"] = peak_memory_mb(str(device))
     store.write_row(results_dir, row)
     return row

@@ -1,0 +1,301 @@
+"""Run every sweep of a profile, then rebuild its tables, figures and report.
+
+    python -m experiments.reproduce --profile quick --launcher joblib
+    python -m experiments.reproduce --profile paper --plan
+    python -m experiments.reproduce --profile paper --launcher submitit_slurm -- hydra.launcher.partition=gpu
+
+For each sweep in ``conf/sweep/`` it builds one Hydra multirun command whose grid is the
+sweep's, with the profile's datasets and seeds (and, for Figure 2, its ratios and datasets)
+and the sweep's imputers narrowed to the profile's ``imputers`` list when it has one. The
+command runs as a subprocess; cells already in the store are skipped by the runner, so an
+interrupted reproduce resumes, and a sweep whose cells are all ok in the store, or were all
+run by an earlier sweep of the same call (Table 4 after Table 1), is not launched at all. Failed and skipped cells are retried by the runner, as the
+store defines (a skipped cell returns at once unless its optional extra is now installed).
+While a sweep runs, progress (cells done of total, failures, elapsed time, ETA) comes from
+polling the store. ``--plan`` only counts: cells per sweep, how many are done, and a time
+estimate from the times already in the store.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from experiments import report, tables
+from experiments.registry import imputer_names
+
+SWEEP_DIR = tables.ROOT / "conf" / "sweep"
+SWEEPS = ("table1", "table2", "table3", "table4", "table5", "figure2", "supplement")
+AXES = ("dataset", "mechanism", "ratio", "imputer", "seed")
+LAUNCHERS = ("joblib", "submitit_local", "submitit_slurm")
+
+
+def sweep_params(sweep: str) -> dict[str, list[str]]:
+    """The grid of ``conf/sweep/<sweep>.yaml`` (``hydra.sweeper.params``), each axis expanded."""
+    path = SWEEP_DIR / f"{sweep}.yaml"
+    if not path.exists():
+        raise ValueError(f"There is no sweep {sweep!r}; choose from {list(SWEEPS)}.")
+    params = OmegaConf.to_container(OmegaConf.load(path))["hydra"]["sweeper"]["params"]
+    parser = OverridesParser.create()
+    grid = {}
+    for key, value in params.items():
+        override = parser.parse_override(f"{key}={value}")
+        grid[key] = (list(override.sweep_string_iterator()) if override.is_sweep_override()
+                     else [override.get_value_element_as_str()])
+    return grid
+
+
+def sweep_grid(sweep: str, profile: dict) -> dict[str, list[str]]:
+    """The sweep's grid at ``profile``'s budget: its datasets, seeds, ratios and imputers."""
+    grid = sweep_params(sweep)
+    datasets_key = "figure2_datasets" if sweep == "figure2" else "datasets"
+    if profile.get(datasets_key):
+        grid["dataset"] = [str(d) for d in profile[datasets_key]]
+    if profile.get("seeds") is not None:
+        grid["seed"] = [str(s) for s in profile["seeds"]]
+    if sweep == "figure2" and profile.get("figure2_ratios"):
+        grid["ratio"] = [str(r) for r in profile["figure2_ratios"]]
+    if profile.get("imputers"):
+        allowed = set(profile["imputers"])
+        grid["imputer"] = [name for name in grid["imputer"] if name in allowed]
+    missing = [axis for axis in AXES if axis not in grid]
+    if missing:
+        raise ValueError(f"conf/sweep/{sweep}.yaml does not set {missing} under hydra.sweeper.params.")
+    return {axis: grid[axis] for axis in AXES}
+
+
+def expand(grid: dict[str, list[str]]) -> pd.DataFrame:
+    """Every cell of a grid as a row (dataset, mechanism, ratio, imputer, seed), typed like the store."""
+    index = pd.MultiIndex.from_product([grid[axis] for axis in AXES], names=list(AXES))
+    cells = index.to_frame(index=False)
+    cells["ratio"] = cells["ratio"].astype(float).round(6)
+    cells["seed"] = cells["seed"].astype(int)
+    return cells
+
+
+def cell_status(cells: pd.DataFrame, rows: pd.DataFrame, profile: str) -> pd.Series:
+    """Each cell's status in the store: 'ok', 'skipped', 'failed', or '' (not run yet)."""
+    rows = tables.normalise_rows(rows)
+    mine = rows[rows["profile"] == profile].copy()
+    # Where one cell has several rows (a retry after a failure), the best status counts.
+    mine["rank"] = mine["status"].map({"ok": 0, "skipped": 1, "failed": 2}).fillna(3)
+    mine = mine.sort_values("rank", kind="stable").drop_duplicates(list(AXES))
+    merged = cells.merge(mine[list(AXES) + ["status"]], on=list(AXES), how="left")
+    return merged["status"].fillna("").astype(str)
+
+
+def cell_seconds(rows: pd.DataFrame, profile: str) -> tuple[pd.Series, pd.Series]:
+    """Mean seconds of ok cells per (imputer, dataset) and per imputer.
+
+    A row's whole wall time (``cell_seconds``) when the store records it, else its imputer's
+    fit + transform time (which leaves out loading, masking and the XGBoost scoring).
+    """
+    rows = tables.normalise_rows(rows)
+    ok = rows[(rows["profile"] == profile) & (rows["status"] == "ok")]
+    seconds = ok["fit_seconds"].astype(float).fillna(0) + ok["transform_seconds"].astype(float).fillna(0)
+    if "cell_seconds" in ok:
+        seconds = ok["cell_seconds"].astype(float).fillna(seconds)
+    ok = ok.assign(seconds=seconds)
+    return ok.groupby(["imputer", "dataset"])["seconds"].mean(), ok.groupby("imputer")["seconds"].mean()
+
+
+def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS) -> pd.DataFrame:
+    """Per sweep: cells, ok, skipped, failed, to run (not ok), and estimated seconds left.
+
+    The estimate sums, over the cells to run that were not skipped before, the mean time of
+    that imputer on that dataset in the store (else of that imputer on any dataset, see
+    :func:`cell_seconds`); cells with neither are counted in ``unknown``. A last row ``all``
+    counts each distinct cell once (sweeps share cells: Table 4 is Table 1's grid).
+    """
+    by_pair, by_imputer = cell_seconds(rows, profile_name)
+    records, every = [], []
+    for sweep in sweeps:
+        cells = expand(sweep_grid(sweep, profile))
+        cells["status"] = cell_status(cells, rows, profile_name).to_numpy()
+        every.append(cells)
+        records.append({"sweep": sweep, **_count(cells, by_pair, by_imputer)})
+    if every:
+        union = pd.concat(every).drop_duplicates(list(AXES))
+        records.append({"sweep": "all", **_count(union, by_pair, by_imputer)})
+    return pd.DataFrame.from_records(records, columns=[
+        "sweep", "cells", "ok", "skipped", "failed", "to_run", "est_seconds", "unknown"])
+
+
+def _count(cells: pd.DataFrame, by_pair: pd.Series, by_imputer: pd.Series) -> dict:
+    left = cells[cells["status"] != "ok"]
+    estimate, unknown = 0.0, 0
+    timed = left[left["status"] != "skipped"]  # a skipped cell returns at once
+    for imputer, dataset in zip(timed["imputer"], timed["dataset"]):
+        if (imputer, dataset) in by_pair.index:
+            estimate += float(by_pair[(imputer, dataset)])
+        elif imputer in by_imputer.index:
+            estimate += float(by_imputer[imputer])
+        else:
+            unknown += 1
+    return {"cells": len(cells), "ok": int((cells["status"] == "ok").sum()),
+            "skipped": int((cells["status"] == "skipped").sum()),
+            "failed": int((cells["status"] == "failed").sum()), "to_run": len(left),
+            "est_seconds": estimate, "unknown": unknown}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def format_plan(table: pd.DataFrame, n_jobs: int) -> str:
+    """The plan as aligned text, with wall time for ``n_jobs`` parallel workers."""
+    lines = [f"{'sweep':<11}{'cells':>7}{'ok':>7}{'skipped':>9}{'failed':>8}{'to run':>8}   "
+             f"time left ({n_jobs} worker{'s' if n_jobs != 1 else ''})"]
+    for row in table.itertuples():
+        if row.to_run == 0:
+            estimate = "nothing left"
+        elif row.unknown == row.to_run - row.skipped and row.unknown:
+            estimate = f"unknown: none of these {row.unknown} cells' imputers timed yet"
+        else:
+            estimate = f"{_duration(row.est_seconds / n_jobs)}" + (
+                f" + {row.unknown} cells of imputers never timed" if row.unknown else "")
+        lines.append(f"{row.sweep:<11}{row.cells:>7}{row.ok:>7}{row.skipped:>9}{row.failed:>8}"
+                     f"{row.to_run:>8}   {estimate}")
+    return "\n".join(lines)
+
+
+def sweep_command(sweep: str, grid: dict[str, list[str]], profile_name: str, launcher: str,
+                  n_jobs: int, results_dir: str | None = None, extra=()) -> list[str]:
+    """The Hydra multirun command of one sweep; the grid's axes are passed explicitly."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"Unknown launcher {launcher!r}; choose one of {list(LAUNCHERS)}.")
+    command = [sys.executable, "-m", "experiments.run", "-m", f"+sweep={sweep}",
+               f"profile={profile_name}"]
+    command += [f"{axis}={','.join(values)}" for axis, values in grid.items()]
+    command += [f"hydra/launcher={launcher}", "threads=1"]
+    if launcher == "joblib":
+        command.append(f"hydra.launcher.n_jobs={n_jobs}")
+    if results_dir is not None:
+        command.append(f"results_dir={results_dir}")
+    return command + list(extra)
+
+
+def default_jobs() -> int:
+    """One worker per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_sweep(command: list[str], cells: pd.DataFrame, load_rows, root: Path, profile: str,
+              sweep: str, poll_seconds: float = 10.0, stream=sys.stderr) -> int:
+    """Run one sweep's command, printing store-based progress until it exits; returns its code."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    start = time.monotonic()
+    # A cell counts as done once it has a row; rows of earlier runs count from the start, so the
+    # ETA is paced by the cells this run adds (a retried failure shows only when it turns ok).
+    done_before = int((cell_status(cells, load_rows(root), profile) != "").sum())
+    process = subprocess.Popen(command, env=env)
+    last = None
+    while True:
+        finished = process.poll() is not None
+        status = cell_status(cells, load_rows(root), profile)
+        done = int((status != "").sum())
+        counts = f"{done}/{len(cells)} cells done, {int((status == 'failed').sum())} failed"
+        elapsed = time.monotonic() - start
+        new, left = done - done_before, len(cells) - done
+        eta = _duration(elapsed / new * left) if new > 0 and left > 0 else "—"
+        if counts != last or finished:
+            print(f"[{sweep}] {counts}, elapsed {_duration(elapsed)}, ETA {eta}", file=stream,
+                  flush=True)
+            last = counts
+        if finished:
+            return process.returncode
+        time.sleep(poll_seconds)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Run every sweep of a profile (resuming), then build its tables, figures and "
+                    "REPORT.md. Arguments after `--` go to every Hydra command unchanged.")
+    parser.add_argument("--profile", default="paper", help="conf/profile/<name>.yaml")
+    parser.add_argument("--launcher", default="joblib", choices=LAUNCHERS)
+    parser.add_argument("--plan", action="store_true", help="only count cells and estimate time")
+    parser.add_argument("--only", default=None, help="comma-separated sweeps, e.g. table1,table5")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
+    parser.add_argument("--results-dir", default=None,
+                        help="store root (default: $METAGAIN_RESULTS_DIR or results)")
+    parser.add_argument("--poll", type=float, default=10.0, help="seconds between progress lines")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+
+    from experiments.store import load_rows
+
+    profile_path = report.PROFILE_DIR / f"{args.profile}.yaml"
+    if not profile_path.exists():
+        parser.error(f"There is no profile {args.profile!r} (looked for {profile_path}).")
+    profile = report.load_profile(args.profile)
+    sweeps = SWEEPS if not args.only else tuple(s.strip() for s in args.only.split(",") if s.strip())
+    unknown = [s for s in sweeps if s not in SWEEPS]
+    if unknown:
+        parser.error(f"Unknown sweeps {unknown}; choose from {', '.join(SWEEPS)}.")
+    root = report.results_root(args.results_dir)
+    n_jobs = args.jobs or default_jobs()
+
+    if args.plan:
+        rows = load_rows(root)
+        print(f"profile {args.profile}, store {root}/runs")
+        print(format_plan(plan(rows, args.profile, profile, sweeps), n_jobs))
+        for sweep in sweeps:
+            command = sweep_command(sweep, sweep_grid(sweep, profile), args.profile, args.launcher,
+                                    n_jobs, args.results_dir, extra)
+            print(f"\n{sweep}: {shlex.join(['python'] + command[1:])}")
+        return 0
+
+    grids = {sweep: sweep_grid(sweep, profile) for sweep in sweeps}
+    unregistered = sorted({name for grid in grids.values() for name in grid["imputer"]}
+                          - set(imputer_names()))
+    if unregistered:
+        parser.error(f"The sweeps use imputers with no conf/imputer/<name>.yaml: {unregistered}; "
+                     "add their configs or leave them out of the profile's `imputers`.")
+    failures, launched = [], set()
+    for sweep, grid in grids.items():
+        cells = expand(grid)
+        if cells.empty:
+            print(f"[{sweep}] no cells at profile {args.profile} (no imputer of it is in the "
+                  "profile's list); skipped", file=sys.stderr)
+            continue
+        keys = set(cells[list(AXES)].itertuples(index=False, name=None))
+        status = cell_status(cells, load_rows(root), args.profile)
+        if (status == "ok").all() or keys <= launched:
+            # Table 4 is Table 1's grid: once that ran, rerunning it would only retry failures.
+            print(f"[{sweep}] all {len(cells)} cells already ok in the store or run by an earlier "
+                  "sweep", file=sys.stderr)
+            continue
+        launched |= keys
+        command = sweep_command(sweep, grid, args.profile, args.launcher, n_jobs, args.results_dir,
+                                extra)
+        print(f"[{sweep}] {shlex.join(['python'] + command[1:])}", file=sys.stderr, flush=True)
+        code = run_sweep(command, cells, load_rows, root, args.profile, sweep, args.poll)
+        if code != 0:
+            failures.append(f"{sweep} (exit code {code})")
+
+    invocation = "python -m experiments.reproduce " + shlex.join(argv)
+    path = report.build_outputs(load_rows(root), args.profile, root / args.profile, invocation.strip())
+    print(f"wrote {path} with the tables, figures and provenance beside it", file=sys.stderr)
+    if failures:
+        print("These sweeps exited with an error (their failed cells are in the store and the "
+              f"tables show them as missing): {', '.join(failures)}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

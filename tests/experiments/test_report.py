@@ -1,0 +1,290 @@
+"""experiments.report (claims, report text) and experiments.reproduce (sweeps, plan, commands)."""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from experiments import report, reproduce, tables
+from tests.experiments.rows import cell, store_rows
+
+PAPER = tables.load_paper()
+DATASETS = list(tables.DATASETS)
+
+
+def _summaries(rows: pd.DataFrame, names=("table1", "table2", "table3", "table4", "table5")) -> dict:
+    return {name: tables.summarise(rows, tables.TABLES[name], "quick", PAPER, datasets=DATASETS)
+            for name in names}
+
+
+def _table1(loser_on: str | None = None) -> pd.DataFrame:
+    """Table 1 cells where Meta-GAIN (0.15) beats every method, except GAIN (0.10) on ``loser_on``."""
+    cells = []
+    for dataset in DATASETS:
+        for i, key in enumerate(tables.MAIN_METHODS):
+            value = 0.15 if key == "metagain" else 0.40 - 0.02 * i
+            if key == "gain" and dataset == loser_on:
+                value = 0.10
+            cells.append(cell(dataset, key, metric_armse_test=value))
+    return store_rows(cells)
+
+
+def _ablation(armse, **extra) -> pd.DataFrame:
+    """Table 5 cells on three datasets; ``armse(flags)`` and each ``extra`` column(flags) give values."""
+    cells = []
+    for dataset in ("wine", "yeast", "heart"):
+        for key, flags in tables.ABLATIONS.items():
+            values = {name: fn(flags, dataset) for name, fn in extra.items()}
+            cells.append(cell(dataset, key, metric_armse_test=armse(flags, dataset), **values))
+    return store_rows(cells)
+
+
+def _on(flags) -> int:
+    return sum(flags)
+
+
+# --------------------------------------------------------------------------- claims
+
+def test_beats_all_verdicts():
+    verdict, lines = report.beats_all(_summaries(_table1()))
+    assert verdict == report.HELD
+    assert lines[0] == "Table 1 (ARMSE, MCAR): best on 11 of 11 datasets, against 9 other methods"
+    verdict, lines = report.beats_all(_summaries(_table1(loser_on="wine")))
+    assert verdict == report.NOT_HELD
+    assert lines[0].endswith("best on 10 of 11 datasets, against 9 other methods; lost on Wine: GAIN 0.100 vs 0.150")
+    no_metagain = _table1()[lambda frame: frame["imputer"] != "metagain"]
+    assert report.beats_all(_summaries(no_metagain))[0] == report.NOT_MEASURED
+
+
+def test_beats_all_on_the_papers_numbers_is_not_held():
+    verdict, lines = report.beats_all(_summaries(store_rows([])), value="paper")
+    assert verdict == report.NOT_HELD
+    assert "lost on Valley: HIVAE 0.383 vs 0.395" in lines[0]  # the paper's own Table 1
+
+
+def test_components_help_and_pairs_beat_singles():
+    # ARMSE falls with every component switched on: every Table 5 claim holds.
+    rows = _ablation(lambda flags, _: 0.4 - 0.1 * _on(flags))
+    summary = _summaries(rows, ["table5"])["table5"]
+    verdict, lines = report.components_help(summary)
+    assert verdict == report.HELD
+    assert lines[0] == "ID beats none on 3 of 3 datasets (mean ARMSE 0.300 vs 0.400)"
+    assert lines[-1] == "ID+MN+TR is the best variant on 3 of 3 datasets"
+    assert report.pairs_beat_singles(summary)[0] == report.HELD
+    # TR alone hurts on heart: "every component helps" fails, and says where.
+    rows = _ablation(lambda flags, d: 0.5 if flags == (False, False, True) and d == "heart"
+                     else 0.4 - 0.1 * _on(flags))
+    verdict, lines = report.components_help(_summaries(rows, ["table5"])["table5"])
+    assert verdict == report.NOT_HELD and "TR beats none on 2 of 3 datasets" in lines[2]
+
+
+def test_mn_beats_id_and_tr():
+    better_mn = _ablation(lambda flags, _: 0.3 - 0.05 * flags[1] - 0.01 * _on(flags))
+    verdict, lines = report.mn_beats_id_tr(_summaries(better_mn, ["table5"])["table5"])
+    assert verdict == report.HELD and lines[0].startswith("MN 0.240 vs ID 0.290")
+    worse_mn = _ablation(lambda flags, _: 0.3 + 0.05 * flags[1] - 0.01 * _on(flags))
+    assert report.mn_beats_id_tr(_summaries(worse_mn, ["table5"])["table5"])[0] == report.NOT_HELD
+    assert report.mn_beats_id_tr(_summaries(store_rows([]), ["table5"])["table5"])[0] == report.NOT_MEASURED
+
+
+def test_diversity_and_generalisation_claims():
+    rows = _ablation(lambda flags, _: 0.2,
+                     metric_diversity_std=lambda flags, _: 0.01 + 0.02 * flags[0] + 0.01 * flags[1],
+                     metric_armse_train=lambda flags, _: 0.2 - 0.05 + 0.03 * flags[2])
+    verdict, lines = report.diversity_raised(rows, "quick")
+    assert verdict == report.HELD and len(lines) == 8
+    assert lines[0] == ("ID: none → ID: diversity 0.0100 → 0.0300 (mean over 3 datasets; higher with "
+                        "ID on 3 of 3)")
+    verdict, lines = report.task_generalises(rows, "quick")  # gap 0.05 without TR, 0.02 with
+    assert verdict == report.HELD and "gap 0.0500 → 0.0200" in lines[0]
+    flat = _ablation(lambda flags, _: 0.2, metric_diversity_std=lambda flags, _: 0.05 - 0.01 * flags[1],
+                     metric_armse_train=lambda flags, _: 0.1 - 0.05 * flags[2])
+    assert report.diversity_raised(flat, "quick")[0] == report.NOT_HELD
+    assert report.task_generalises(flat, "quick")[0] == report.NOT_HELD
+    no_draws = _ablation(lambda flags, _: 0.2)
+    assert report.diversity_raised(no_draws, "quick") == (report.NOT_MEASURED, [])
+
+
+def test_ratio_claim_needs_two_ratios_and_names_the_winner():
+    def data(metagain_at_04):
+        return pd.DataFrame([
+            {"dataset": "letter", "method": m, "label": tables.MAIN_METHODS[m], "ratio": r, "metric": "ARMSE",
+             "mean": (metagain_at_04 if (m, r) == ("metagain", 0.4) else v + r), "std": 0.0, "n": 1}
+            for r in (0.2, 0.4) for m, v in (("gain", 0.2), ("metagain", 0.1))])
+    verdict, lines = report.ratio_robust(data(0.5))
+    assert verdict == report.HELD
+    assert lines == ["Letter ARMSE: 0.2 ✓ (+0.100), 0.4 ✓ (+0.100)"]
+    verdict, lines = report.ratio_robust(data(0.7))
+    assert verdict == report.NOT_HELD and lines == ["Letter ARMSE: 0.2 ✓ (+0.100), 0.4 GAIN (-0.100)"]
+    assert report.ratio_robust(data(0.5)[lambda d: d["ratio"] == 0.2])[0] == report.NOT_MEASURED
+
+
+def test_beta_claim():
+    rows = store_rows([cell("wine", "metagain", s, info_beta=0.5, info_gamma=0.1, info_eta=0.01) for s in (0, 1)])
+    verdict, lines = report.beta_largest(rows, "quick")
+    assert verdict == report.HELD
+    assert lines == ["β > γ and β > η in 2 of 2 Meta-GAIN cells (median β 0.5000, γ 0.1000, η 0.0100)"]
+    rows.loc[1, "info_gamma"] = 0.9
+    assert report.beta_largest(rows, "quick")[0] == report.NOT_HELD
+    assert report.beta_largest(store_rows([cell("wine", "gain")]), "quick")[0] == report.NOT_MEASURED
+
+
+# --------------------------------------------------------------------------- report text
+
+def _paper_as_ours(table: str) -> pd.DataFrame:
+    """Store rows whose means are exactly the paper's numbers of ``table``."""
+    spec = tables.TABLES[table]
+    metric = spec.metric
+    cells = []
+    for dataset in DATASETS:
+        for column in spec.columns:
+            if column.key == tables.COMPLETE:
+                continue
+            value = PAPER[(spec.paper_metric, spec.mechanism, 0.2, dataset, column.paper_label)]
+            cells.append(cell(dataset, column.key, **{metric: value}))
+    return store_rows(cells)
+
+
+def test_report_kendall_tau_one_and_significant_wilcoxon():
+    # In the paper's Table 4 Meta-GAIN has the best accuracy on all 11 datasets.
+    rows = _paper_as_ours("table4")
+    summaries = _summaries(rows, ["table4"])
+    text = "\n".join(report.table_section("table4", summaries["table4"]))
+    assert text.count("| 1.00 (n=10, p=") == 11
+    assert "Mean Kendall τ over 11 datasets: 1.00." in text
+    assert "| GAIN | 11 | 11/0/0 | 0.024 | 0.000977 | 0.00879 |" in text  # 9 comparisons (Holm)
+    assert "| Mean | 1.00 / 1.00 |" not in text  # the reference column is left out of the ratios
+
+
+def test_build_report_on_an_empty_store_says_not_yet_measured(tmp_path):
+    rows = store_rows([])
+    summaries = _summaries(rows)
+    calibration = tmp_path / "calibration.md"
+    calibration.write_text("# Calibration study\n\n## Mean ARMSE\n\n```\n# not a heading\n```\n")
+    text = report.build_report(rows, "quick", summaries, pd.DataFrame(columns=["dataset", "metric"]),
+                               calibration)
+    claims = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
+    assert len(claims) == 8 and all(f"**{report.NOT_MEASURED}**" in line for line in claims)
+    assert "| Meta-GAIN beats all methods on all datasets (Tables 1–4) | **not yet measured** | not held |" in text
+    assert "Not measured yet." in text
+    assert "### Calibration study" in text and "#### Mean ARMSE" in text and "\n# not a heading\n" in text
+    assert "Cells of this profile: 0 (ok 0, failed 0, skipped 0)" in text
+
+
+def test_build_outputs_writes_everything(tmp_path):
+    ablation = _ablation(lambda flags, _: 0.4 - 0.1 * _on(flags))
+    rows = pd.concat([_table1(), ablation[ablation["imputer"] != "metagain"]])
+    path = report.build_outputs(rows, "quick", tmp_path, "python -m experiments.report --profile quick",
+                                profile_conf={"datasets": ["wine", "heart"]}, calibration=None)
+    text = path.read_text()
+    assert "| Meta-GAIN beats all methods on all datasets (Tables 1–4) | **held** |" in text
+    assert "| Every component helps (Table 5) | **held** |" in text
+    assert (tmp_path / "PROVENANCE.md").exists()
+    assert (tmp_path / "tables" / "table5.tex").exists() and (tmp_path / "figures" / "cd_table1.pdf").exists()
+    # The profile's datasets are rows even where nothing ran yet.
+    assert "| Heart |" in (tmp_path / "tables" / "table2.md").read_text()
+
+
+# --------------------------------------------------------------------------- reproduce
+
+SMOKE = {"datasets": ["wine", "balance"], "seeds": [0], "figure2_ratios": [0.2, 0.4],
+         "figure2_datasets": ["wine"],
+         "imputers": ["mean", "gain", "metagain", "metagain_none", "remasker", "hyperimpute"]}
+
+
+def test_sweep_files_start_with_package_then_command():
+    for sweep in reproduce.SWEEPS:
+        lines = (reproduce.SWEEP_DIR / f"{sweep}.yaml").read_text().splitlines()
+        # Hydra reads the package header only before the first other line, so it comes first.
+        assert lines[0] == "# @package _global_"
+        assert lines[1] == f"# python -m experiments.run -m +sweep={sweep} hydra/launcher=joblib"
+
+
+def test_sweep_grids_at_the_paper_profile():
+    grids = {s: reproduce.sweep_params(s) for s in reproduce.SWEEPS}
+    assert grids["table4"] == grids["table1"]
+    assert grids["table1"]["imputer"] == list(tables.MAIN_METHODS)
+    assert grids["table1"]["dataset"] == DATASETS and grids["table1"]["seed"] == list("01234")
+    assert [grids[t]["mechanism"] for t in ("table1", "table2", "table3")] == [["mcar"], ["mar"], ["mnar"]]
+    assert grids["table5"]["imputer"] == list(tables.ABLATIONS)
+    assert grids["figure2"]["dataset"] == ["letter", "wireless", "anuran"]
+    assert grids["figure2"]["ratio"] == [f"0.{i}" for i in range(1, 9)]
+    assert grids["supplement"]["mechanism"] == ["mcar", "mar", "mnar"]
+    assert grids["supplement"]["imputer"] == ["remasker", "hyperimpute"]
+
+
+def test_sweep_yaml_composes_into_the_sweeper_params(tmp_path):
+    shutil.copytree(reproduce.SWEEP_DIR, tmp_path / "sweep")
+    (tmp_path / "config.yaml").write_text("defaults:\n  - _self_\nratio: 0.5\n")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
+        cfg = compose("config", overrides=["+sweep=figure2"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.params.ratio == "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8"
+    assert "sweep" not in cfg and cfg.ratio == 0.5  # global package: nothing nested, nothing else set
+
+
+def test_profile_narrows_the_grid():
+    assert reproduce.sweep_grid("table1", SMOKE) == {
+        "dataset": ["wine", "balance"], "mechanism": ["mcar"], "ratio": ["0.2"],
+        "imputer": ["mean", "gain", "metagain"], "seed": ["0"]}
+    figure2 = reproduce.sweep_grid("figure2", SMOKE)
+    assert figure2["dataset"] == ["wine"] and figure2["ratio"] == ["0.2", "0.4"]
+    assert reproduce.sweep_grid("table5", SMOKE)["imputer"] == ["metagain_none", "metagain"]
+    full = reproduce.sweep_grid("table5", {**SMOKE, "imputers": None})
+    assert full["imputer"] == list(tables.ABLATIONS)
+    for name in ("smoke", "quick", "paper"):  # the shipped profiles expand without error
+        profile = report.load_profile(name)
+        assert all(len(reproduce.expand(reproduce.sweep_grid(s, profile))) for s in ("table1", "figure2"))
+
+
+def test_plan_counts_a_synthetic_store():
+    rows = store_rows([
+        cell("wine", "mean", profile="smoke", fit_seconds=2.0, transform_seconds=1.0),
+        cell("wine", "gain", profile="smoke", fit_seconds=10.0, transform_seconds=0.0),
+        cell("balance", "mean", profile="smoke", status="failed", error="boom"),
+        cell("balance", "gain", profile="quick", fit_seconds=99.0),  # another profile
+        cell("wine", "hyperimpute", profile="smoke", status="skipped", error="extra missing"),
+    ])
+    table = reproduce.plan(rows, "smoke", SMOKE).set_index("sweep")
+    assert table.loc["table1"].to_dict() == {"cells": 6, "ok": 2, "skipped": 0, "failed": 1, "to_run": 4,
+                                             "est_seconds": 13.0, "unknown": 2}
+    assert table.loc["table4"].to_dict() == table.loc["table1"].to_dict()
+    assert table.loc["table5", "cells"] == 4 and table.loc["figure2", "cells"] == 6
+    assert table.loc["supplement"].to_dict() == {"cells": 12, "ok": 0, "skipped": 1, "failed": 0,
+                                                 "to_run": 12, "est_seconds": 0.0, "unknown": 11}
+    # Distinct cells: Tables 1–3's 6 each, none's 2, Figure 2's 3 at ratio 0.4, the supplement's 12.
+    assert table.loc["all", "cells"] == 35 and table.loc["all", "ok"] == 2
+    text = reproduce.format_plan(table.reset_index(), n_jobs=2)
+    assert "table1           6      2        0       1       4   0:00:06 + 2 cells of imputers never timed" in text
+
+
+def test_sweep_command():
+    command = reproduce.sweep_command("table1", reproduce.sweep_grid("table1", SMOKE), "smoke", "joblib", 4,
+                                      "/tmp/store", ["hydra.launcher.verbose=1"])
+    assert command[1:5] == ["-m", "experiments.run", "-m", "+sweep=table1"]
+    assert command[5:] == ["profile=smoke", "dataset=wine,balance", "mechanism=mcar", "ratio=0.2",
+                           "imputer=mean,gain,metagain", "seed=0", "hydra/launcher=joblib", "threads=1",
+                           "hydra.launcher.n_jobs=4", "results_dir=/tmp/store", "hydra.launcher.verbose=1"]
+    slurm = reproduce.sweep_command("table1", reproduce.sweep_grid("table1", SMOKE), "smoke",
+                                    "submitit_slurm", 4)
+    assert "hydra/launcher=submitit_slurm" in slurm and not any("n_jobs" in part for part in slurm)
+    with pytest.raises(ValueError, match="Unknown launcher"):
+        reproduce.sweep_command("table1", {}, "smoke", "ray", 1)
+
+
+def test_unknown_sweep_is_a_clear_error():
+    with pytest.raises(ValueError, match="There is no sweep 'table9'"):
+        reproduce.sweep_params("table9")
+
+
+def test_plan_command_line_on_an_empty_store(tmp_path, capsys):
+    assert reproduce.main(["--profile", "smoke", "--plan", "--jobs", "2", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    smoke = report.load_profile("smoke")
+    cells = len(reproduce.expand(reproduce.sweep_grid("table1", smoke)))
+    assert f"{'table1':<11}{cells:>7}{0:>7}" in out  # cells, none ok yet
+    assert "+sweep=table1 profile=smoke" in out and "hydra.launcher.n_jobs=2" in out
+    with pytest.raises(SystemExit):
+        reproduce.main(["--profile", "smoke", "--plan", "--only", "table9"])
