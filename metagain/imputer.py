@@ -1,0 +1,222 @@
+"""``MetaGAINImputer``: the sklearn-style estimator around :mod:`metagain.model`.
+
+``fit`` scales the data from its observed values, carves the meta set out of the training rows
+(ceil(10%) of each class, :func:`metagain.meta_set.carve_meta_set`), and trains
+:class:`~metagain.model.MetaGAIN` for ``iterations`` steps of Algorithm 1. Without the meta
+network (``use_meta=False``) the loss weights are fixed; with a ``weight_grid`` they are chosen by
+meta-set loss first (footnote 2 of the paper's Table 5). ``transform`` is deterministic (Z = μ);
+``sample`` draws Z and the noise S for multiple imputation.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_torch
+from metagain.blocks import BatchSampler, ObservedMinMax, to_tensors
+from metagain.meta_set import carve_meta_set
+from metagain.model import MetaGAIN, MetaGAINConfig, hide_observed
+
+COLUMNS = ("rc", "kl", "tr", "ad", "d", "me", "beta", "gamma", "eta")  # what train_step returns
+
+
+class MetaGAINImputer(BaseImputer):
+    """Meta-GAIN imputer (Tong, Zhu & Gan, AAAI 2026), with the ablation switches of Table 5.
+
+    Parameters
+    ----------
+    use_kl, use_meta, use_task : bool
+        The components ID (variational encoder + KL), MN (meta network for β, γ, η) and TR
+        (task regulariser, needs labels ``y`` in ``fit``).
+    iterations : int
+        Training iterations (each: discriminator, virtual, meta and real step).
+    batch_size, learning_rate, momentum, weight_decay : SGD settings of the paper.
+    hidden, n_layers, latent, disc_hidden : int
+        Network widths and depth (5 fully connected layers of 100 in the paper).
+    hint_rate, noise_high : float
+        B ~ Bernoulli(hint_rate) of the hint; S ~ U(0, noise_high) of the noise fill.
+    meta_net : {"mlp", "scalar"}
+        Meta network kind; ``meta_hidden``, ``meta_lr``, ``meta_momentum`` configure it.
+    init_beta, init_gamma, init_eta : float
+        First (MN) or fixed (no MN, no grid) loss weights.
+    meta_fraction : float
+        Share of each class of the training rows carved out as the meta set (paper: 10%).
+    meta_hide_ratio : float or None
+        Share of the meta rows' observed entries hidden for the meta loss; ``None`` uses the
+        missing fraction of ``X`` (clipped to [0.05, 0.9]).
+    weight_grid : list of float or None
+        Without MN only: grid of values tried jointly for the active weights (η always; β with
+        ``use_kl``; γ with ``use_task``). ``None`` trains with the initial weights.
+    search_iterations : int or None
+        Iterations each grid point trains before its meta loss is compared; ``None`` = 10% of
+        ``iterations``. The chosen point is then trained from scratch for ``iterations``.
+    reduction : {"row", "entry"}
+        Scale of L_rc and L_ad: summed over a row's entries and averaged over rows (default), or
+        averaged over entries (GAIN's code). See ``MetaGAINConfig``.
+    kl_reduction : {"mean", "sum"}
+        L_kl averaged over latent dimensions (default) or summed (the full KL), mean over rows.
+    real_step_from : {"w", "w_hat"}
+        Real step from the current weights (default) or from the virtual-step weights.
+    virtual_step : {"linear", "create_graph"}
+        How ∂ŵ/∂θ is computed (same result; "linear" is cheaper, see metagain/model.py).
+    trace : bool
+        Keep the per-iteration losses and weights in ``trace_`` (list of dicts).
+    random_state : int or None
+        Seeds model init, batches, noise and meta set: the same seed gives identical CPU runs.
+    device : str
+        "auto" (CUDA when present), "cpu" or "cuda".
+    verbose : bool
+        Progress bar.
+
+    Attributes
+    ----------
+    model_ : MetaGAIN
+    info_ : dict of float
+        Final ``beta``, ``gamma``, ``eta`` (0 for components that are off), ``meta_rows``,
+        ``meta_hide_ratio``, ``grid_points`` (0 without a search) and ``grid_meta_loss``.
+    trace_ : list of dict or None
+    """
+
+    def __init__(self, use_kl=True, use_meta=True, use_task=True, iterations=10_000, batch_size=64,
+                 learning_rate=1e-2, momentum=0.9, weight_decay=1e-5, hidden=100, n_layers=5, latent=100,
+                 disc_hidden=100, hint_rate=0.9, noise_high=0.01, meta_net="mlp", meta_hidden=100,
+                 meta_lr=1e-2, meta_momentum=0.9, init_beta=0.1, init_gamma=0.1, init_eta=0.01,
+                 meta_fraction=0.1, meta_hide_ratio=None, weight_grid=None, search_iterations=None,
+                 reduction="row", kl_reduction="mean", real_step_from="w", virtual_step="linear",
+                 trace=False, random_state=None, device="auto", verbose=False):
+        self.use_kl = use_kl
+        self.use_meta = use_meta
+        self.use_task = use_task
+        self.iterations = iterations
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.hidden = hidden
+        self.n_layers = n_layers
+        self.latent = latent
+        self.disc_hidden = disc_hidden
+        self.hint_rate = hint_rate
+        self.noise_high = noise_high
+        self.meta_net = meta_net
+        self.meta_hidden = meta_hidden
+        self.meta_lr = meta_lr
+        self.meta_momentum = meta_momentum
+        self.init_beta = init_beta
+        self.init_gamma = init_gamma
+        self.init_eta = init_eta
+        self.meta_fraction = meta_fraction
+        self.meta_hide_ratio = meta_hide_ratio
+        self.weight_grid = weight_grid
+        self.search_iterations = search_iterations
+        self.reduction = reduction
+        self.kl_reduction = kl_reduction
+        self.real_step_from = real_step_from
+        self.virtual_step = virtual_step
+        self.trace = trace
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X, y, schema):
+        if self.use_task and y is None:
+            raise ValueError(
+                "MetaGAINImputer(use_task=True) needs class labels for its task regulariser: "
+                "call fit(X, y), or set use_task=False."
+            )
+        if self.use_meta and self.weight_grid is not None:
+            raise ValueError(
+                "weight_grid is only used without the meta network; set use_meta=False or weight_grid=None."
+            )
+        if int(self.iterations) < 1:
+            raise ValueError(f"iterations must be a positive number, got {self.iterations}.")
+        self.device_ = resolve_device(self.device)
+        self.seed_ = seed_torch(self.random_state).initial_seed()
+        self.scaler_ = ObservedMinMax().fit(X)
+        labels = np.unique(np.asarray(y), return_inverse=True)[1].reshape(-1) if y is not None \
+            else np.zeros(X.shape[0], dtype=int)  # without labels the meta set is a random 10%
+        train_idx, meta_idx = carve_meta_set(labels, self.meta_fraction, np.random.default_rng(self.seed_))
+        hide_ratio = self.meta_hide_ratio if self.meta_hide_ratio is not None \
+            else float(np.clip(np.isnan(X).mean(), 0.05, 0.9))
+        cfg = MetaGAINConfig(
+            n_features=X.shape[1], n_classes=int(labels.max()) + 1 if self.use_task else 0,
+            hidden=self.hidden, n_layers=self.n_layers, latent=self.latent, disc_hidden=self.disc_hidden,
+            batch_size=self.batch_size, lr=self.learning_rate, momentum=self.momentum,
+            weight_decay=self.weight_decay, iterations=int(self.iterations), hint_rate=self.hint_rate,
+            noise_high=self.noise_high, use_kl=self.use_kl, use_meta=self.use_meta, use_task=self.use_task,
+            meta_net=self.meta_net, meta_hidden=self.meta_hidden, meta_lr=self.meta_lr,
+            meta_momentum=self.meta_momentum, init_beta=self.init_beta, init_gamma=self.init_gamma,
+            init_eta=self.init_eta, meta_hide_ratio=hide_ratio, reduction=self.reduction,
+            kl_reduction=self.kl_reduction, real_step_from=self.real_step_from,
+            virtual_step=self.virtual_step)
+        x, m = to_tensors(self.scaler_.transform(X), self.device_)
+        y_t = torch.as_tensor(labels, dtype=torch.long, device=self.device_)
+        data = (x[train_idx], m[train_idx], y_t[train_idx], x[meta_idx], m[meta_idx])
+
+        self.info_ = {"meta_rows": float(len(meta_idx)), "meta_hide_ratio": hide_ratio,
+                      "grid_points": 0.0, "grid_meta_loss": float("nan")}
+        if not self.use_meta and self.weight_grid is not None:
+            cfg = self._search(cfg, data)
+        self.model_, last, self.trace_ = self._train(cfg, data, cfg.iterations, keep_trace=self.trace)
+        if cfg.use_meta:  # the weights of the last real step
+            self.info_.update(beta=last["beta"], gamma=last["gamma"], eta=last["eta"])
+        else:             # fixed or grid-chosen weights as configured; 0 for components that are off
+            self.info_.update(beta=cfg.init_beta * cfg.use_kl, gamma=cfg.init_gamma * cfg.use_task,
+                              eta=float(cfg.init_eta))
+
+    def _train(self, cfg, data, iterations, keep_trace=False):
+        """Train a fresh model from the fit's seed; returns (model, last iteration's stats, trace)."""
+        seed_torch(self.seed_)  # every run (grid point or final) starts from the same init and batches
+        generator = torch.Generator(device=self.device_).manual_seed(self.seed_)
+        model = MetaGAIN(cfg).to(self.device_).configure_optimizers()
+        x, m, y, x_me, m_me = data
+        batches = BatchSampler(x.shape[0], cfg.batch_size, generator)
+        meta_batches = BatchSampler(x_me.shape[0], cfg.batch_size, generator)
+        trace = [] if keep_trace else None
+        for it in tqdm(range(iterations), desc="Meta-GAIN", disable=not self.verbose):
+            idx, meta_idx = batches(), meta_batches()
+            stats = dict(zip(COLUMNS, model.train_step(x[idx], m[idx], y[idx], x_me[meta_idx],
+                                                       m_me[meta_idx], generator).tolist()))
+            check_finite_loss(stats["rc"] + stats["kl"] + stats["tr"] + stats["ad"] + stats["d"],
+                              f"Meta-GAIN iteration {it}")
+            if keep_trace:
+                trace.append({"iteration": it, **stats})
+        return model.eval(), stats, trace
+
+    def _search(self, cfg, data):
+        """Joint grid over the active weights, each point scored by meta loss after a short run."""
+        names = ["init_beta"] * cfg.use_kl + ["init_gamma"] * cfg.use_task + ["init_eta"]
+        steps = int(self.search_iterations) if self.search_iterations is not None \
+            else max(1, cfg.iterations // 10)
+        x_me, m_me = data[3], data[4]
+        eval_gen = torch.Generator(device=self.device_).manual_seed(self.seed_ + 1)
+        hide = hide_observed(m_me, cfg.meta_hide_ratio, eval_gen)  # the same holes for every grid point
+        scores = []
+        for values in itertools.product([float(v) for v in self.weight_grid], repeat=len(names)):
+            candidate = replace(cfg, **dict(zip(names, values)))
+            model = self._train(candidate, data, steps)[0]
+            with torch.no_grad():
+                scores.append((model.meta_mse(dict(model.G.named_parameters()), x_me, m_me, hide).item(),
+                               candidate))
+        best_loss, best = min(scores, key=lambda pair: pair[0])  # ties: the first (smallest) weights
+        self.info_.update(grid_points=float(len(scores)), grid_meta_loss=best_loss)
+        return best
+
+    # ------------------------------------------------------------------ transform / sample
+    def _impute(self, X, generator=None):
+        x, m = to_tensors(self.scaler_.transform(X), self.device_)
+        parts = [self.model_.impute(x[i:i + 8192], m[i:i + 8192], generator)  # rows in chunks
+                 for i in range(0, x.shape[0], 8192)]
+        return self.scaler_.inverse_transform(torch.cat(parts).cpu().double().numpy())
+
+    def _transform(self, X):
+        return self._impute(X)
+
+    def _sample(self, X, n):
+        generator = torch.Generator(device=self.device_).manual_seed(self.seed_ + 2)
+        return np.stack([self._impute(X, generator) for _ in range(n)])

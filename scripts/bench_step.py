@@ -1,0 +1,81 @@
+"""Seconds per training iteration of every Meta-GAIN variant and of GAIN (``make bench``).
+
+    python -m scripts.bench_step                       # CPU, and CUDA when present
+    python -m scripts.bench_step --iterations 400 --devices cpu
+
+Data: a self-made 2 000 × 16 table (3 latent factors through a random linear map and a
+sigmoid, 5 classes from the factors, 20% MCAR holes), so the numbers need no download. Each
+imputer is built at its paper settings (``conf/imputer/<key>.yaml``) with the grid search off; the
+time per iteration is (fit time at ``--iterations`` − fit time at ``--warmup``) / the difference,
+so scaling, meta-set carving and network construction do not count. The last column is each
+time over ``metagain_id_tr`` (the same networks without the meta step); DESIGN asks full
+Meta-GAIN to stay within 3× of it.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from experiments.registry import build_imputer
+
+NAMES = ["metagain", "metagain_none", "metagain_id", "metagain_mn", "metagain_tr", "metagain_id_mn",
+         "metagain_id_tr", "metagain_mn_tr", "gain"]
+
+
+def make_data(rows: int = 2000, features: int = 16, ratio: float = 0.2, seed: int = 0):
+    """(X with NaN holes in [0, 1], y in 0..4): a smooth low-rank table an imputer can learn."""
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(rows, 3))
+    signal = factors @ rng.normal(size=(3, features)) + 0.3 * rng.normal(size=(rows, features))
+    X = 1 / (1 + np.exp(-signal))
+    y = np.digitize(factors[:, 0] + 0.5 * factors[:, 1], [-1.0, -0.3, 0.3, 1.0])
+    X[rng.random(X.shape) < ratio] = np.nan
+    return X, y
+
+
+def fit_seconds(name: str, X, y, iterations: int, device: str) -> float:
+    overrides = {} if name == "gain" else {"weight_grid": None}
+    imputer = build_imputer(name, profile="paper", random_state=0, device=device, iterations=iterations,
+                            **overrides)
+    start = time.perf_counter()
+    imputer.fit(X, y)
+    return time.perf_counter() - start
+
+
+def bench(device: str, X, y, iterations: int, warmup: int) -> dict[str, float]:
+    fit_seconds("metagain", X, y, 2, device)  # first-call costs (kernels, allocator) outside the timing
+    return {name: (fit_seconds(name, X, y, iterations, device) - fit_seconds(name, X, y, warmup, device))
+            / (iterations - warmup) for name in NAMES}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=300, help="iterations of the timed fit")
+    parser.add_argument("--warmup", type=int, default=20, help="iterations of the fit subtracted as setup")
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--features", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when present")
+    args = parser.parse_args(argv)
+    if args.iterations <= args.warmup:
+        parser.error("--iterations must be larger than --warmup.")
+    torch.set_num_threads(args.threads)
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    X, y = make_data(args.rows, args.features)
+    print(f"data {args.rows} × {args.features}, 20% MCAR; {args.iterations} − {args.warmup} timed iterations; "
+          f"torch {torch.__version__}, {args.threads} CPU thread(s)")
+    for device in devices:
+        label = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+        seconds = bench(device, X, y, args.iterations, args.warmup)
+        base = seconds["metagain_id_tr"]
+        print(f"\n{label}\n{'imputer':<16}{'ms / iteration':>16}{'× id_tr':>10}")
+        for name in NAMES:
+            print(f"{name:<16}{1e3 * seconds[name]:>16.2f}{seconds[name] / base:>10.2f}")
+        print(f"full Meta-GAIN / metagain_id_tr = {seconds['metagain'] / base:.2f} (target ≤ 3)")
+
+
+if __name__ == "__main__":
+    main()

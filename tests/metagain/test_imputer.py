@@ -1,0 +1,188 @@
+"""MetaGAINImputer: the ablation configs, seeds, raw data, Pipeline use, errors, and (slow) quality."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from experiments.registry import build_imputer
+from metagain import MetaGAINImputer
+from tests.conftest import hide
+
+VARIANTS = ["metagain", "metagain_none", "metagain_id", "metagain_mn", "metagain_tr",
+            "metagain_id_mn", "metagain_id_tr", "metagain_mn_tr"]
+SWITCHES = {  # (use_kl, use_meta, use_task) each key must have
+    "metagain": (True, True, True), "metagain_none": (False, False, False),
+    "metagain_id": (True, False, False), "metagain_mn": (False, True, False),
+    "metagain_tr": (False, False, True), "metagain_id_mn": (True, True, False),
+    "metagain_id_tr": (True, False, True), "metagain_mn_tr": (False, True, True),
+}
+TINY = dict(iterations=6, hidden=12, latent=4, n_layers=3, disc_hidden=8, batch_size=32, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data(mixed):
+    X, y, schema = mixed
+    return hide(X, 0.2, seed=4), y, schema
+
+
+def tiny(**overrides) -> MetaGAINImputer:
+    return MetaGAINImputer(**{**TINY, "random_state": 0, **overrides})
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_each_ablation_config_builds_and_trains(name, data):
+    X, y, schema = data
+    imputer = build_imputer(name, profile="smoke", device="cpu", iterations=4)
+    assert (imputer.use_kl, imputer.use_meta, imputer.use_task) == SWITCHES[name]
+    out = imputer.fit(X, y, schema=schema).transform(X)
+    assert not np.isnan(out).any()
+    assert set(imputer.info_) >= {"beta", "gamma", "eta"}
+    assert all(isinstance(v, float) for v in imputer.info_.values())
+    assert (imputer.info_["beta"] > 0) == imputer.use_kl and (imputer.info_["gamma"] > 0) == imputer.use_task
+    assert (imputer.model_.meta is not None) == imputer.use_meta
+
+
+@pytest.mark.parametrize("name, points", [("metagain_none", 2), ("metagain_id", 4), ("metagain_id_tr", 8)])
+def test_quick_profile_searches_the_joint_grid_of_active_weights(name, points, data):
+    X, y, schema = data
+    imputer = build_imputer(name, profile="quick", device="cpu", iterations=3, search_iterations=2,
+                            hidden=12, latent=4, n_layers=3)
+    imputer.fit(X, y, schema=schema)
+    assert imputer.info_["grid_points"] == points              # {0.1, 1} over η (+ β with ID, + γ with TR)
+    assert np.isfinite(imputer.info_["grid_meta_loss"])
+    assert imputer.info_["eta"] in (0.1, 1.0)
+
+
+def test_same_seed_same_output_and_draws(data):
+    X, y, schema = data
+    a, b = tiny().fit(X, y, schema), tiny().fit(X, y, schema)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    np.testing.assert_array_equal(a.sample(X, 2), b.sample(X, 2))
+    assert not np.array_equal(a.transform(X), tiny(random_state=1).fit(X, y, schema).transform(X))
+
+
+def test_transform_is_deterministic_and_sample_varies(data):
+    X, y, schema = data
+    imputer = tiny().fit(X, y, schema)
+    np.testing.assert_array_equal(imputer.transform(X), imputer.transform(X))
+    draws = imputer.sample(X, 3)
+    assert draws.shape == (3,) + X.shape
+    assert np.std(draws, axis=0)[np.isnan(X)].mean() > 0      # Z and S are drawn
+
+
+@pytest.mark.parametrize("arg, value", [
+    ("iterations", 12), ("batch_size", 16), ("learning_rate", 0.05), ("momentum", 0.0), ("weight_decay", 0.1),
+    ("hidden", 20), ("n_layers", 4), ("latent", 7), ("disc_hidden", 5), ("hint_rate", 0.5), ("noise_high", 0.3),
+    ("meta_net", "scalar"), ("meta_hidden", 3), ("meta_lr", 10.0), ("meta_momentum", 0.0), ("init_beta", 1.0),
+    ("init_gamma", 1.0), ("init_eta", 1.0), ("meta_fraction", 0.3), ("meta_hide_ratio", 0.6),
+    ("reduction", "entry"), ("kl_reduction", "sum"), ("real_step_from", "w_hat"),
+])
+def test_every_argument_reaches_the_model(arg, value, data):
+    X, y, schema = data
+    base = tiny().fit(X, y, schema).transform(X)
+    changed = tiny(**{arg: value}).fit(X, y, schema).transform(X)
+    assert not np.array_equal(base, changed), f"changing {arg} did not change the output"
+
+
+def test_create_graph_virtual_step_gives_the_same_imputer(data):
+    X, y, schema = data
+    np.testing.assert_allclose(tiny().fit(X, y, schema).transform(X),
+                               tiny(virtual_step="create_graph").fit(X, y, schema).transform(X), atol=1e-5)
+
+
+def test_raw_unscaled_data_without_schema(data):
+    X, y, _ = data
+    low, span = np.array([-50, 0, 1000, 3, 0, 7.0]), np.array([10, 1e-3, 5000, 1, 2, 3.0])
+    raw = X * span + low
+    out = tiny().fit(raw, y).transform(raw)
+    missing = np.isnan(raw)
+    assert not np.isnan(out).any()
+    np.testing.assert_array_equal(out[~missing], raw[~missing])
+    lo, hi = np.nanmin(raw, axis=0), np.nanmax(raw, axis=0)
+    assert np.all((out >= lo - 1e-9) & (out <= hi + 1e-9))      # sigmoid decoder, mapped back
+    # scaling happens inside: the raw fit imputes what the scaled fit imputes, in raw units
+    scaled = (raw - lo) / (hi - lo)
+    np.testing.assert_allclose(out, tiny().fit(scaled, y).transform(scaled) * (hi - lo) + lo, rtol=1e-5)
+
+
+def test_pipeline_with_xgboost(data):
+    from sklearn.pipeline import make_pipeline
+    from xgboost import XGBClassifier
+
+    X, y, _ = data
+    pipe = make_pipeline(tiny(), XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1))
+    pipe.fit(X, y)
+    assert pipe.predict(X).shape == y.shape
+    assert pipe[0].info_["meta_rows"] > 0
+
+
+def test_task_regulariser_without_labels_is_a_clear_error(data):
+    X, _, schema = data
+    with pytest.raises(ValueError, match="needs class labels"):
+        tiny().fit(X, schema=schema)
+    out = tiny(use_task=False).fit(X, schema=schema).transform(X)   # fine without the task term
+    assert not np.isnan(out).any()
+
+
+def test_empty_meta_set_is_a_clear_error(data):
+    X, _, _ = data
+    with pytest.raises(ValueError, match="meta set is empty"):
+        tiny().fit(X, np.arange(X.shape[0]))                        # every class has one row
+
+
+def test_grid_with_meta_network_is_a_clear_error(data):
+    X, y, _ = data
+    with pytest.raises(ValueError, match="weight_grid"):
+        tiny(weight_grid=[0.1, 1]).fit(X, y)
+
+
+def test_meta_set_is_ten_percent_of_each_class(data):
+    X, y, _ = data
+    imputer = tiny().fit(X, y)
+    counts = np.bincount(y)
+    assert imputer.info_["meta_rows"] == sum(int(np.ceil(0.1 * c)) for c in counts)
+
+
+def test_trace_is_kept_apart_from_info(data):
+    X, y, _ = data
+    imputer = tiny(trace=True).fit(X, y)
+    assert len(imputer.trace_) == TINY["iterations"]
+    assert {"beta", "gamma", "eta", "rc", "me"} <= set(imputer.trace_[0])
+    assert imputer.info_["beta"] == imputer.trace_[-1]["beta"]
+    assert tiny().fit(X, y).trace_ is None
+
+
+def test_meta_weights_move_during_training(data):
+    X, y, _ = data
+    imputer = tiny(trace=True, iterations=10).fit(X, y)
+    betas = [row["beta"] for row in imputer.trace_]
+    assert max(betas) != min(betas)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runs_on_cuda(data):
+    X, y, schema = data
+    imputer = tiny(device="auto").fit(X, y, schema)
+    assert imputer.device_ == "cuda"
+    assert next(imputer.model_.parameters()).is_cuda
+    out, draws = imputer.transform(X), imputer.sample(X, 2)
+    assert not np.isnan(out).any() and draws.shape == (2,) + X.shape
+    np.testing.assert_array_equal(out, tiny(device="cuda").fit(X, y, schema).transform(X))
+
+
+@pytest.mark.slow
+def test_metagain_and_gain_beat_mean_on_letter(tmp_path):
+    from experiments.runner import compose_cell, run_cell
+
+    def armse(name):
+        cfg = compose_cell(["dataset=letter", "mechanism=mcar", "ratio=0.2", f"imputer={name}",
+                            "profile=quick", "seed=0", f"results_dir={tmp_path}"])
+        row = run_cell(cfg)
+        assert row["status"] == "ok", row.get("error")
+        return row["metric_armse_test"]
+
+    mean = armse("mean")
+    assert armse("metagain") < mean
+    assert armse("gain") < mean
