@@ -21,7 +21,7 @@ setup:  ## create .venv and install the package (CPU torch wheel first, so no CU
 
 setup-hyperimpute: setup  ## optional: the HyperImpute baseline, lean (no TensorFlow/Jupyter)
 	$(PY) -m pip install -q --no-deps "hyperimpute==0.1.17"
-	$(PY) -m pip install -q optuna "loguru==0.6.*" pydantic cloudpickle redis catboost
+	$(PY) -m pip install -q "optuna==5.0.0" "loguru==0.6.*" "pydantic==2.14.4" cloudpickle "redis==8.1.0" "catboost==1.2.10"
 
 test:  ## run the test suite (what .ci/run calls)
 	$(PY) -m pytest -q

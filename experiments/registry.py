@@ -57,15 +57,19 @@ def resolve_params(imputer_conf, profile: str, explicit: set[str] | frozenset = 
 
 
 def instantiate_imputer(params: dict, *, random_state=None, device: str | None = None,
-                        verbose: bool | None = None):
-    """Build the imputer from resolved params; inject seed/device/verbosity where accepted."""
+                        verbose: bool | None = None, dataset: str | None = None):
+    """Build the imputer from resolved params; inject seed/device/verbosity/dataset key where accepted.
+
+    ``dataset`` reaches imputers whose reference code has per-dataset settings (ReMasker).
+    """
     from hydra.utils import get_class
 
     params = dict(params)
     target = params.pop("_target_")
     cls = get_class(target)
     accepted = inspect.signature(cls.__init__).parameters
-    for key, value in (("random_state", random_state), ("device", device), ("verbose", verbose)):
+    injected = (("random_state", random_state), ("device", device), ("verbose", verbose), ("dataset", dataset))
+    for key, value in injected:
         if value is not None and key in accepted:
             params[key] = value
     unknown = set(params) - set(accepted)

@@ -264,7 +264,7 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
            "git_sha": git_sha(), "hostname": platform.node(), **versions()}
     try:
         imputer = instantiate_imputer(params, random_state=int(cfg["seed"]), device=cfg.get("device", "auto"),
-                                      verbose=bool(cfg.get("verbose", False)))
+                                      verbose=bool(cfg.get("verbose", False)), dataset=identity["dataset"])
         device = getattr(imputer, "device_", None) or _requested_device(cfg)
         X, tr, te = prepared["X_scaled"], prepared["train_idx"], prepared["test_idx"]
         started = time.perf_counter()

@@ -6,16 +6,19 @@ import numpy as np
 from metagain.base import BaseImputer, MissingExtraError
 
 RECEIVED: list[np.ndarray] = []
+DATASETS_SEEN: list[str | None] = []
 
 
 class SpyImputer(BaseImputer):
     """Column-mean imputer that records every array handed to fit/transform/sample."""
 
-    def __init__(self, random_state=None, shift: float = 0.0):
+    def __init__(self, random_state=None, shift: float = 0.0, dataset=None):
         self.random_state = random_state
         self.shift = shift
+        self.dataset = dataset
 
     def _fit(self, X, y, schema):
+        DATASETS_SEEN.append(self.dataset)
         RECEIVED.append(X.copy())
         self.means_ = np.nanmean(X, axis=0) + self.shift
 

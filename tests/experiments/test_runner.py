@@ -73,6 +73,12 @@ def test_hidden_values_never_reach_the_imputer(tmp_path, monkeypatch):
         assert finite.max() <= 1.0 + 1e-9, "a hidden value (or its scaling) reached the imputer"
 
 
+def test_imputers_with_per_dataset_settings_learn_the_dataset_key(tmp_path):
+    spies.DATASETS_SEEN.clear()
+    run_cell(cell(tmp_path, imputer=SPY))
+    assert spies.DATASETS_SEEN == ["synthetic"]
+
+
 def test_masks_are_shared_by_every_imputer(tmp_path):
     run_cell(cell(tmp_path, "imputer=mean"))
     run_cell(cell(tmp_path, imputer=SPY))
