@@ -164,6 +164,12 @@ class VAEImputer(BaseImputer):
         scale = np.nanstd(X, axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)  # a constant column stays constant
         data = self._standardised_start(X)
+        # Range of the observed training values (standardised): the stochastic chain is kept
+        # inside it. Ours, not the reference's: with x-noise re-fed 25 times, a near-constant
+        # column (tiny std, e.g. a rarely filled connect-4 cell) otherwise runs off to inf.
+        standardised = (X - self.center_) / self.scale_
+        self.low_ = torch.as_tensor(np.nanmin(standardised, axis=0), dtype=torch.float32, device=self.device_)
+        self.high_ = torch.as_tensor(np.nanmax(standardised, axis=0), dtype=torch.float32, device=self.device_)
         observed = torch.as_tensor(~np.isnan(X), dtype=torch.float32, device=self.device_)
         n_rows = data.shape[0]
         batch_size = min(int(self.batch_size), n_rows)
@@ -207,7 +213,7 @@ class VAEImputer(BaseImputer):
                 eps = torch.randn(z_mean.shape, generator=generator, device=current.device)
                 x_mean, x_log_var = self.model_.decode(z_mean + torch.exp(0.5 * z_log_var) * eps)
                 eps = torch.randn(x_mean.shape, generator=generator, device=current.device)
-                recon = x_mean + torch.exp(0.5 * x_log_var) * eps
+                recon = torch.clamp(x_mean + torch.exp(0.5 * x_log_var) * eps, self.low_, self.high_)
             current = torch.where(missing, recon, current)
         return current.cpu().numpy().astype(float) * self.scale_ + self.center_
 
