@@ -280,6 +280,11 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
         for name, value in (getattr(imputer, "info_", None) or {}).items():
             if np.isscalar(value):
                 row[f"info_{name}"] = _flat(value)
+        trace = getattr(imputer, "trace_", None)
+        if trace:  # per-iteration trace (e.g. Meta-GAIN's β, γ, η): a file beside the flat row
+            path = Path(results_dir) / "traces" / f"{key}.json"
+            store.write_json_atomic(path, trace)
+            row["trace_file"] = str(path)
     except MissingExtraError as err:
         row.update(status="skipped", error=str(err))
     except Exception as err:  # noqa: BLE001 - any imputer failure becomes a failure row

@@ -125,3 +125,12 @@ def test_profile_is_part_of_the_cell_key(tmp_path):
     b = run_cell(compose_cell(["dataset=synthetic", "profile=quick", f"results_dir={tmp_path}", "imputer=mean"]))
     assert a["cell_key"] != b["cell_key"] and {a["profile"], b["profile"]} == {"smoke", "quick"}
     assert set(store.load_rows(tmp_path, profile="smoke")["cell_key"]) == {a["cell_key"]}
+
+
+def test_metagain_row_has_learned_weights_and_trace_on_request(tmp_path):
+    row = run_cell(cell(tmp_path, "imputer=metagain", "+imputer.trace=true"))
+    assert row["status"] == "ok", row.get("error")
+    for key in ("info_beta", "info_gamma", "info_eta", "metric_diversity_std", "metric_armse_mean_draw"):
+        assert row[key] is not None and row[key] >= 0, key
+    trace = json.loads(open(row["trace_file"]).read())
+    assert len(trace) == row["param_iterations"] and {"beta", "gamma", "eta"} <= set(trace[-1])
