@@ -95,7 +95,8 @@ class GAINImputer(BaseImputer):
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
-            check_finite_loss(d_loss.item() + g_loss.item(), f"GAIN iteration {it}")
+            if it % 100 == 0 or it == int(self.iterations) - 1:  # .item() syncs a GPU: not every step
+                check_finite_loss(d_loss.item() + g_loss.item(), f"GAIN iteration {it}")
         self.generator_.eval()
 
     @torch.no_grad()
