@@ -35,7 +35,7 @@ from experiments.registry import imputer_names
 SWEEP_DIR = tables.ROOT / "conf" / "sweep"
 SWEEPS = ("table1", "table2", "table3", "table4", "table5", "figure2", "supplement")
 AXES = ("dataset", "mechanism", "ratio", "imputer", "seed")
-LAUNCHERS = ("joblib", "submitit_local", "submitit_slurm")
+LAUNCHERS = ("joblib", "local", "submitit_local", "submitit_slurm", "slurm")  # local/slurm: conf/hydra/launcher presets
 
 
 def sweep_params(sweep: str) -> dict[str, list[str]]:
@@ -178,7 +178,7 @@ def sweep_command(sweep: str, grid: dict[str, list[str]], profile_name: str, lau
                f"profile={profile_name}"]
     command += [f"{axis}={','.join(values)}" for axis, values in grid.items()]
     command += [f"hydra/launcher={launcher}", "threads=1"]
-    if launcher == "joblib":
+    if launcher in ("joblib", "local"):
         command.append(f"hydra.launcher.n_jobs={n_jobs}")
     if results_dir is not None:
         command.append(f"results_dir={results_dir}")
