@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= paper
-LAUNCHER ?= joblib   # joblib | local | submitit_local | submitit_slurm | slurm (conf/hydra/launcher/slurm.yaml)
+# LAUNCHER: joblib | local | submitit_local | submitit_slurm | slurm (conf/hydra/launcher/slurm.yaml)
+LAUNCHER ?= joblib
 # The offline UCI cache beside the project (override with METAGAIN_DATA_DIR=...).
 export METAGAIN_DATA_DIR ?= $(abspath ../shared/data/uci)
 
