@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_torch
+from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_streams
 from metagain.schema import Schema
 
 NUMERIC_LIKELIHOODS = ("real", "pos", "auto")
@@ -401,10 +401,8 @@ class HIVAEImputer(BaseImputer):
     def _fit(self, X: np.ndarray, y, schema: Schema) -> None:
         self._check_params()
         self.device_ = resolve_device(self.device)
-        cpu_generator = seed_torch(self.random_state)
-        # Separate streams for training noise and for `sample`, both derived from the one seed.
-        train_seed, self.sample_seed_ = (int(s) for s in torch.randint(2**62, (2,), generator=cpu_generator))
-        noise = torch.Generator(device=self.device_).manual_seed(train_seed)
+        # two streams from one seed: training noise, and a seed kept for `sample`
+        cpu_generator, noise, self.sample_seed_ = seed_streams(self.random_state, self.device_)
 
         self.likelihoods_ = self._likelihoods(X, schema)
         self.columns_ = _Columns(schema, self.likelihoods_)

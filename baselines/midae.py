@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_torch
+from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_streams
 from metagain.schema import Schema
 
 
@@ -154,11 +154,8 @@ class MIDAEImputer(BaseImputer):
     def _fit(self, X: np.ndarray, y, schema: Schema) -> None:
         self._check_params()
         self.device_ = resolve_device(self.device)
-        cpu_generator = seed_torch(self.random_state)
-        # Two streams from one seed: one for training noise, one reserved for `sample`, so that
-        # drawing imputations never depends on how training consumed random numbers.
-        train_seed, self.sample_seed_ = (int(s) for s in torch.randint(2**62, (2,), generator=cpu_generator))
-        noise = torch.Generator(device=self.device_).manual_seed(train_seed)
+        # two streams from one seed: training noise, and a seed kept for `sample`
+        cpu_generator, noise, self.sample_seed_ = seed_streams(self.random_state, self.device_)
 
         self.fill_values_ = initial_fill(X, schema)
         observed = torch.as_tensor(~np.isnan(X), dtype=torch.float32, device=self.device_)

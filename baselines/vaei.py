@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_torch
+from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_streams
 from metagain.schema import Schema
 
 LOG_VAR_FLOOR = math.log(1e-4)  # decoder variance floor, standardised units
@@ -155,10 +155,8 @@ class VAEImputer(BaseImputer):
     def _fit(self, X: np.ndarray, y, schema: Schema) -> None:
         self._check_params()
         self.device_ = resolve_device(self.device)
-        cpu_generator = seed_torch(self.random_state)
-        # Separate streams for training and for `sample`, so draws never depend on training.
-        train_seed, self.sample_seed_ = (int(s) for s in torch.randint(2**62, (2,), generator=cpu_generator))
-        noise = torch.Generator(device=self.device_).manual_seed(train_seed)
+        # two streams from one seed: training noise, and a seed kept for `sample`
+        cpu_generator, noise, self.sample_seed_ = seed_streams(self.random_state, self.device_)
 
         self.center_ = np.nanmean(X, axis=0)
         scale = np.nanstd(X, axis=0)

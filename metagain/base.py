@@ -52,6 +52,19 @@ def seed_torch(random_state) -> "torch.Generator":  # noqa: F821
     return torch.Generator().manual_seed(seed)
 
 
+def seed_streams(random_state, device: str):
+    """Seed torch and split the seed in two streams: training noise, and a seed kept for ``sample``.
+
+    Returns ``(cpu_generator, train_generator_on_device, sample_seed)``; drawing imputations
+    then never depends on how training consumed random numbers.
+    """
+    import torch
+
+    cpu_generator = seed_torch(random_state)
+    train_seed, sample_seed = (int(s) for s in torch.randint(2**62, (2,), generator=cpu_generator))
+    return cpu_generator, torch.Generator(device=device).manual_seed(train_seed), sample_seed
+
+
 def check_finite_loss(loss_value: float, where: str) -> None:
     """Stop training with a clear error when the loss is NaN or inf."""
     if not np.isfinite(loss_value):
