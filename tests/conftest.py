@@ -53,3 +53,13 @@ def hide(X: np.ndarray, ratio: float, seed: int) -> np.ndarray:
     out = X.copy()
     out[hidden] = np.nan
     return out
+
+
+def quick_armse(dataset: str, imputer: str, results_dir) -> float:
+    """Test ARMSE of one quick-profile cell (MCAR 0.2, seed 0), for the slow beats-Mean checks."""
+    from experiments.runner import compose_cell, run_cell
+
+    row = run_cell(compose_cell([f"dataset={dataset}", "mechanism=mcar", "ratio=0.2", f"imputer={imputer}",
+                                 "profile=quick", "seed=0", f"results_dir={results_dir}"]))
+    assert row["status"] == "ok", row.get("error")
+    return row["metric_armse_test"]

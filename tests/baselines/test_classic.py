@@ -15,7 +15,7 @@ from baselines.missfi import MissForestImputer, missforest_differences, missfore
 from baselines.pcai import PCAImputer, choose_ncp, regularized_pca
 from baselines.xgbi import XGBImputer
 from metagain.schema import Schema
-from tests.conftest import hide
+from tests.conftest import hide, quick_armse
 
 
 @pytest.fixture(scope="module")
@@ -286,23 +286,11 @@ def test_gcv_choice_is_the_last_ncp_before_the_first_increase():
 
 # ---------------------------------------------------------------------------- quality (slow)
 @pytest.fixture(scope="module")
-def mean_cell(tmp_path_factory):
-    from experiments.runner import compose_cell, run_cell
-
-    return run_cell(compose_cell(_cell_overrides("mean", tmp_path_factory.mktemp("mean"))))
-
-
-def _cell_overrides(imputer, results_dir):
-    return ["dataset=wine", "mechanism=mcar", "ratio=0.2", f"imputer={imputer}", "profile=quick",
-            "seed=0", f"results_dir={results_dir}"]
+def mean_armse(tmp_path_factory):
+    return quick_armse("wine", "mean", tmp_path_factory.mktemp("mean"))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["knni", "xgbi", "missfi", "pcai"])
-def test_beats_mean_on_wine_mcar(name, mean_cell, tmp_path):
-    from experiments.runner import compose_cell, run_cell
-
-    row = run_cell(compose_cell(_cell_overrides(name, tmp_path)))
-    assert row["status"] == "ok", row.get("error")
-    assert mean_cell["status"] == "ok", mean_cell.get("error")
-    assert row["metric_armse_test"] < mean_cell["metric_armse_test"]
+def test_beats_mean_on_wine_mcar(name, mean_armse, tmp_path):
+    assert quick_armse("wine", name, tmp_path) < mean_armse

@@ -12,7 +12,7 @@ from baselines.midae import MIDAEImputer
 from baselines.vaei import VAEImputer
 from experiments.registry import build_imputer
 from metagain.base import TrainingDivergedError
-from tests.conftest import hide
+from tests.conftest import hide, quick_armse
 
 FAST = dict(epochs=3, random_state=0, device="cpu", verbose=False)
 CLASSES = {"midae": MIDAEImputer, "vaei": VAEImputer}
@@ -132,16 +132,7 @@ def test_runs_on_cuda(data, cls):
 @pytest.mark.slow
 @pytest.mark.parametrize("imputer", ["midae", "vaei"])
 def test_beats_mean_on_wine_mcar(tmp_path, imputer):
-    from experiments.runner import compose_cell, run_cell
-
-    def armse(name):
-        cfg = compose_cell(["dataset=wine", "mechanism=mcar", "ratio=0.2", f"imputer={name}",
-                            "profile=quick", "seed=0", f"results_dir={tmp_path}"])
-        row = run_cell(cfg)
-        assert row["status"] == "ok", row.get("error")
-        return row["metric_armse_test"]
-
-    assert armse(imputer) < armse("mean")
+    assert quick_armse("wine", imputer, tmp_path) < quick_armse("wine", "mean", tmp_path)
 
 
 def test_vaei_draws_stay_finite_on_a_near_constant_column():

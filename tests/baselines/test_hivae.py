@@ -8,7 +8,7 @@ import pytest
 from baselines.hivae import HIVAEImputer
 from experiments.registry import build_imputer
 from metagain.base import TrainingDivergedError
-from tests.conftest import hide
+from tests.conftest import hide, quick_armse
 
 FAST = dict(epochs=3, random_state=0, device="cpu", verbose=False)
 
@@ -97,13 +97,4 @@ def test_divergence_raises_training_diverged(data):
 
 @pytest.mark.slow
 def test_beats_mean_on_wine_mcar(tmp_path):
-    from experiments.runner import compose_cell, run_cell
-
-    def armse(imputer):
-        cfg = compose_cell(["dataset=wine", "mechanism=mcar", "ratio=0.2", f"imputer={imputer}",
-                            "profile=quick", "seed=0", f"results_dir={tmp_path}"])
-        row = run_cell(cfg)
-        assert row["status"] == "ok", row.get("error")
-        return row["metric_armse_test"]
-
-    assert armse("hivae") < armse("mean")
+    assert quick_armse("wine", "hivae", tmp_path) < quick_armse("wine", "mean", tmp_path)

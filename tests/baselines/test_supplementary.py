@@ -14,7 +14,7 @@ from baselines import remasker
 from baselines.remasker import ReMaskerImputer
 from experiments.registry import build_imputer
 from metagain.base import MissingExtraError
-from tests.conftest import hide
+from tests.conftest import hide, quick_armse
 
 HAS_HYPERIMPUTE = importlib.util.find_spec("hyperimpute") is not None
 needs_hyperimpute = pytest.mark.skipif(
@@ -272,19 +272,9 @@ def test_reused_xgboost_classifier_refits_on_two_classes():
 
 
 # ============================================================================ quality (slow)
-def _wine_cell(tmp_path, imputer: str) -> dict:
-    from experiments.runner import compose_cell, run_cell
-
-    cfg = compose_cell(["dataset=wine", "mechanism=mcar", "ratio=0.2", f"imputer={imputer}", "profile=quick",
-                        "seed=0", f"results_dir={tmp_path}"])
-    return run_cell(cfg)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["remasker", pytest.param("hyperimpute", marks=needs_hyperimpute)])
 def test_quick_wine_mcar_beats_mean(tmp_path, name):
-    mean_row, row = _wine_cell(tmp_path, "mean"), _wine_cell(tmp_path, name)
-    assert row["status"] == "ok", row.get("error")
-    assert np.isfinite(row["metric_armse_test"])
-    assert row["metric_armse_test"] < mean_row["metric_armse_test"], (row["metric_armse_test"],
-                                                                      mean_row["metric_armse_test"])
+    mean, ours = quick_armse("wine", "mean", tmp_path), quick_armse("wine", name, tmp_path)
+    assert np.isfinite(ours)
+    assert ours < mean, (ours, mean)

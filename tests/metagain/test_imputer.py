@@ -7,7 +7,7 @@ import torch
 
 from experiments.registry import build_imputer
 from metagain import MetaGAINImputer
-from tests.conftest import hide
+from tests.conftest import hide, quick_armse
 
 VARIANTS = ["metagain", "metagain_none", "metagain_id", "metagain_mn", "metagain_tr",
             "metagain_id_mn", "metagain_id_tr", "metagain_mn_tr"]
@@ -174,15 +174,6 @@ def test_runs_on_cuda(data):
 
 @pytest.mark.slow
 def test_metagain_and_gain_beat_mean_on_letter(tmp_path):
-    from experiments.runner import compose_cell, run_cell
-
-    def armse(name):
-        cfg = compose_cell(["dataset=letter", "mechanism=mcar", "ratio=0.2", f"imputer={name}",
-                            "profile=quick", "seed=0", f"results_dir={tmp_path}"])
-        row = run_cell(cfg)
-        assert row["status"] == "ok", row.get("error")
-        return row["metric_armse_test"]
-
-    mean = armse("mean")
-    assert armse("metagain") < mean
-    assert armse("gain") < mean
+    mean = quick_armse("letter", "mean", tmp_path)
+    assert quick_armse("letter", "metagain", tmp_path) < mean
+    assert quick_armse("letter", "gain", tmp_path) < mean
