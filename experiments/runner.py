@@ -126,8 +126,8 @@ def prepare_cell(cfg: dict) -> dict:
     dataset = load_dataset(cfg["dataset"], cfg.get("data_dir"))
     dataset, _ = subsample(dataset, cfg["profile"].get("max_rows"))
     train_idx, test_idx = stratified_split(dataset.y, 0.2, seed)
-    hidden = cached_mask(cfg, dataset, train_idx)
     X_true01 = complete_unit_scale(dataset)
+    hidden = cached_mask(cfg, dataset, train_idx, X_true01)
     X_missing = np.where(hidden, np.nan, dataset.X)
     scaler = Scaler.fit(X_missing[train_idx], dataset.schema, cfg.get("scaling", "minmax"))
     return {
@@ -136,13 +136,18 @@ def prepare_cell(cfg: dict) -> dict:
     }
 
 
-def complete_unit_scale(dataset: Dataset) -> np.ndarray:
-    """The complete data on [0, 1] by its own min/max (GAIN's RMSE scale, mask inputs)."""
+def unit_scale(X: np.ndarray, dataset: Dataset) -> np.ndarray:
+    """``X`` (original units) on the complete data's [0, 1] scale: GAIN's RMSE scale, mask inputs."""
     lo, hi = dataset.X.min(0), dataset.X.max(0)
-    return (dataset.X - lo) / np.where(hi > lo, hi - lo, 1.0)
+    return (X - lo) / np.where(hi > lo, hi - lo, 1.0)
 
 
-def cached_mask(cfg: dict, dataset: Dataset, train_idx: np.ndarray) -> np.ndarray:
+def complete_unit_scale(dataset: Dataset) -> np.ndarray:
+    """The complete data on [0, 1] by its own min/max."""
+    return unit_scale(dataset.X, dataset)
+
+
+def cached_mask(cfg: dict, dataset: Dataset, train_idx: np.ndarray, X_true01: np.ndarray) -> np.ndarray:
     """The hidden-entry mask of (dataset, mechanism, ratio, seed, rows): drawn once, then reused."""
     mech = cfg["mechanism"]
     params = dict(mech.get("params") or {})
@@ -156,7 +161,7 @@ def cached_mask(cfg: dict, dataset: Dataset, train_idx: np.ndarray) -> np.ndarra
         if hidden.shape == dataset.X.shape:
             return hidden
     try:
-        hidden = draw_mask(complete_unit_scale(dataset), mech["name"], float(cfg["ratio"]),
+        hidden = draw_mask(X_true01, mech["name"], float(cfg["ratio"]),
                            int(cfg["seed"]), train_idx, **params)
     except MaskError as err:
         raise CellError(str(err)) from err
@@ -192,12 +197,10 @@ def score(imputed_scaled: dict, prepared: dict, cfg: dict) -> dict:
     ds, hidden = prepared["dataset"], prepared["hidden"]
     out = {}
     imputed = {part: decode(x, prepared) for part, x in imputed_scaled.items()}
-    lo, hi = ds.X.min(0), ds.X.max(0)
-    span = np.where(hi > lo, hi - lo, 1.0)
     for part in ("train", "test"):
         rows = prepared[f"{part}_idx"]
         out[f"metric_armse_{part}"] = metrics.armse(ds.X[rows], imputed[part], hidden[rows], ds.schema, ds.ranges)
-        out[f"metric_rmse_{part}"] = metrics.gain_rmse(prepared["X_true01"][rows], (imputed[part] - lo) / span,
+        out[f"metric_rmse_{part}"] = metrics.gain_rmse(prepared["X_true01"][rows], unit_scale(imputed[part], ds),
                                                        hidden[rows])
     tr, te = prepared["train_idx"], prepared["test_idx"]
     out["metric_accuracy"] = metrics.xgb_accuracy(imputed["train"], ds.y[tr], imputed["test"], ds.y[te],
@@ -213,8 +216,7 @@ def score_draws(imputer, prepared: dict, cfg: dict) -> dict:
     ds, te = prepared["dataset"], prepared["test_idx"]
     draws = imputer.sample(prepared["X_scaled"][te], int(cfg["n_draws"]))
     decoded = np.stack([prepared["scaler"].inverse(d) for d in draws])  # (n_draws, rows, d)
-    lo, hi = ds.X.min(0), ds.X.max(0)
-    unit = (decoded - lo) / np.where(hi > lo, hi - lo, 1.0)
+    unit = unit_scale(decoded, ds)
     mean_draw = ds.schema.to_codes(decoded.mean(axis=0))
     return {
         "metric_diversity_std": metrics.diversity(unit, prepared["hidden"][te]),

@@ -26,7 +26,7 @@ from experiments import metrics
 from experiments.data import Scaler, load_dataset
 from experiments.masks import draw_mask
 from experiments.registry import CONF_DIR
-from experiments.runner import complete_unit_scale, set_threads
+from experiments.runner import complete_unit_scale, set_threads, unit_scale
 from experiments.split import stratified_split
 from metagain.schema import Schema
 
@@ -83,30 +83,29 @@ def mean_imputation_variants(dataset, seeds, ratio=0.2) -> dict:
     as_numeric = Schema.all_numeric(schema.n_features)
     ranges_all = dataset.X.max(0) - dataset.X.min(0)
     stds = dataset.X.std(0)
+    X_true01 = complete_unit_scale(dataset)
+    ordinal_numeric = Schema(kinds=tuple("numeric" if k == "ordinal" else k for k in schema.kinds),
+                             n_categories=tuple(0 if k == "ordinal" else n
+                                                for k, n in zip(schema.kinds, schema.n_categories)))
     out = {k: [] for k in ("default", "ordinal_as_numeric", "all_rows", "numeric_only", "rmse_over_std",
                            "gain_rmse")}
     for seed in seeds:
         tr, te = stratified_split(dataset.y, 0.2, seed)
-        hidden = draw_mask(complete_unit_scale(dataset), "mcar", ratio, seed, tr)
+        hidden = draw_mask(X_true01, "mcar", ratio, seed, tr)
         X_missing = np.where(hidden, np.nan, dataset.X)
         scaler = Scaler.fit(X_missing[tr], schema)
         imputer = MeanImputer().fit(scaler.transform(X_missing[tr]), schema=schema)
         imputed = schema.to_codes(scaler.inverse(imputer.transform(scaler.transform(X_missing))))
         X_true, h = dataset.X, hidden
         out["default"].append(metrics.armse(X_true[te], imputed[te], h[te], schema, dataset.ranges))
-        ordinal_numeric = Schema(kinds=tuple("numeric" if k == "ordinal" else k for k in schema.kinds),
-                                 n_categories=tuple(0 if k == "ordinal" else n
-                                                    for k, n in zip(schema.kinds, schema.n_categories)))
         out["ordinal_as_numeric"].append(metrics.armse(X_true[te], imputed[te], h[te], ordinal_numeric, ranges_all))
         out["all_rows"].append(metrics.armse(X_true, imputed, h, schema, dataset.ranges))
         numeric = schema.is_numeric
         out["numeric_only"].append(  # NaN for datasets without numeric features
-
             metrics.armse(X_true[te][:, numeric], imputed[te][:, numeric], h[te][:, numeric],
                           Schema.all_numeric(int(numeric.sum())), ranges_all[numeric]) if numeric.any() else np.nan)
         out["rmse_over_std"].append(metrics.armse(X_true[te], imputed[te], h[te], as_numeric, stds))
-        unit = (imputed - dataset.X.min(0)) / np.where(ranges_all > 0, ranges_all, 1)
-        out["gain_rmse"].append(metrics.gain_rmse(complete_unit_scale(dataset)[te], unit[te], h[te]))
+        out["gain_rmse"].append(metrics.gain_rmse(X_true01[te], unit_scale(imputed, dataset)[te], h[te]))
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
