@@ -259,7 +259,7 @@ class Scaler:
         scale = np.where(scale > 0, scale, 1.0)
         cat = schema.is_categorical
         offset = np.where(cat, 0.0, offset)
-        scale = np.where(cat, schema._steps(), scale)
+        scale = np.where(cat, schema.code_steps(), scale)
         return cls(offset=offset, scale=scale)
 
     def transform(self, X: np.ndarray) -> np.ndarray:

@@ -90,7 +90,7 @@ class Schema:
             )
 
     # ------------------------------------------------------------------ encodings
-    def _steps(self) -> np.ndarray:
+    def code_steps(self) -> np.ndarray:
         """Scale step per column: ``k - 1`` for categoricals (at least 1), 1 for numerics."""
         return np.array([max(k - 1, 1) if kind != "numeric" else 1
                          for kind, k in zip(self.kinds, self.n_categories)], dtype=float)
@@ -105,7 +105,7 @@ class Schema:
         out = X.copy()
         cat = self.is_categorical
         if cat.any():
-            steps = self._steps()[cat]
+            steps = self.code_steps()[cat]
             upper = np.array(self.n_categories, dtype=float)[cat] - 1
             codes = np.clip(np.rint(X[..., cat] * steps), 0, upper)
             out[..., cat] = np.where(np.isnan(X[..., cat]), np.nan, codes)
@@ -116,7 +116,7 @@ class Schema:
         X = np.asarray(X_codes, dtype=float).copy()
         cat = self.is_categorical
         if cat.any():
-            X[..., cat] = X[..., cat] / self._steps()[cat]
+            X[..., cat] = X[..., cat] / self.code_steps()[cat]
         return X
 
     def snap(self, X: np.ndarray) -> np.ndarray:
