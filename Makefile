@@ -6,10 +6,8 @@ PY := $(VENV)/bin/python
 PROFILE ?= paper
 # LAUNCHER: joblib | local | submitit_local | submitit_slurm | slurm (conf/hydra/launcher/slurm.yaml)
 LAUNCHER ?= joblib
-# The offline UCI cache beside the project (override with METAGAIN_DATA_DIR=...).
-export METAGAIN_DATA_DIR ?= $(abspath ../shared/data/uci)
 
-.PHONY: help setup setup-hyperimpute test test-slow reproduce plan calibrate bench clean
+.PHONY: help setup setup-hyperimpute test test-slow reproduce report export merge plan calibrate bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +30,15 @@ test-slow:  ## the slow quality checks (beats-Mean tests, long sweeps)
 
 calibrate:  ## rerun the calibration study and rewrite results/calibration.md
 	$(PY) -m scripts.calibrate
+
+report:  ## rebuild results/PROFILE/ (tables, figures, REPORT, PROVENANCE) from the store and exports; runs no cell
+	$(PY) -m experiments.report --profile $(PROFILE)
+
+export:  ## write PROFILE's current canonical rows to results/PROFILE/rows.csv.gz (commit it to carry results)
+	$(PY) -m experiments.export --profile $(PROFILE)
+
+merge:  ## combine exports from other machines (FILES="a.csv.gz b.csv.gz") into results/PROFILE/rows.csv.gz
+	$(PY) -m experiments.export --profile $(PROFILE) --merge $(FILES)
 
 plan:  ## how many cells PROFILE has, how many are done, and the time left
 	$(PY) -m experiments.reproduce --profile $(PROFILE) --plan

@@ -28,6 +28,7 @@ class CellConfig:
     threads: int = 1
     verbose: bool = False
     n_draws: int = 10
+    force: bool = False
     data_dir: Optional[str] = None
     results_dir: str = "results"
     classifier: Classifier = field(default_factory=Classifier)

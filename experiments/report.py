@@ -513,6 +513,7 @@ def figure2_section(data: pd.DataFrame) -> list[str]:
 def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataFrame],
                  figure2: pd.DataFrame, calibration: Path | None = CALIBRATION_MD) -> str:
     """The whole REPORT.md text (no dates or machine names: those go to PROVENANCE.md)."""
+    unreadable = list(rows.attrs.get("unreadable", []))
     rows = tables.normalise_rows(rows)
     mine = rows[rows["profile"] == profile]
     counts = mine["status"].value_counts()
@@ -521,10 +522,14 @@ def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataF
              f"Built from the run store alone by `python -m experiments.report --profile {profile}` "
              "(what ran, where and when: [`PROVENANCE.md`](PROVENANCE.md)). Cells of this profile: "
              f"{len(mine)} (ok {counts.get('ok', 0)}, failed {counts.get('failed', 0)}, skipped "
-             f"{counts.get('skipped', 0)}). Scores are means over seeds of test-row ARMSE "
-             "(`metric_armse_test`) and XGBoost accuracy (`metric_accuracy`).", "",
-             "## The paper's claims", "",
-             "| Claim | Ours | The paper's own numbers (its 11 datasets) |", "| --- | --- | --- |"]
+             f"{counts.get('skipped', 0)}, invalid {counts.get('invalid', 0)}); only each cell's current "
+             "canonical row counts (no stale row, no run with overrides). Scores are means over seeds of "
+             "test-row ARMSE (`metric_armse_test`) and XGBoost accuracy (`metric_accuracy`).", ""]
+    if unreadable:
+        lines += [f"**{len(unreadable)} row files could not be read** and are left out (their cells count "
+                  "as to-run): " + ", ".join(f"`{u}`" for u in unreadable), ""]
+    lines += ["## The paper's claims", "",
+              "| Claim | Ours | The paper's own numbers (its 11 datasets) |", "| --- | --- | --- |"]
     lines += [f"| {c.statement} | **{c.verdict}** | {c.paper_verdict or 'not in its tables'} |"
               for c in claims]
     lines.append("")
@@ -549,6 +554,7 @@ def load_profile(profile: str) -> dict:
     """``conf/profile/<profile>.yaml`` as a dict ({} when there is no such file)."""
     path = PROFILE_DIR / f"{profile}.yaml"
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True) if path.exists() else {}
+
 
 
 def build_outputs(rows: pd.DataFrame, profile: str, out_dir: Path | str, command: str,

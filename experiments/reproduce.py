@@ -35,6 +35,7 @@ from experiments.registry import imputer_names
 SWEEP_DIR = tables.ROOT / "conf" / "sweep"
 SWEEPS = ("table1", "table2", "table3", "table4", "table5", "figure2", "supplement")
 AXES = ("dataset", "mechanism", "ratio", "imputer", "seed")
+FINISHED = ("ok", "invalid", "failed", "skipped")  # a row of the current code exists
 LAUNCHERS = ("joblib", "local", "submitit_local", "submitit_slurm", "slurm")  # local/slurm: conf/hydra/launcher presets
 
 
@@ -82,14 +83,23 @@ def expand(grid: dict[str, list[str]]) -> pd.DataFrame:
 
 
 def cell_status(cells: pd.DataFrame, rows: pd.DataFrame, profile: str) -> pd.Series:
-    """Each cell's status in the store: 'ok', 'skipped', 'failed', or '' (not run yet)."""
+    """Each cell's status in the store: 'ok', 'invalid', 'skipped', 'failed', 'stale' or '' (never run).
+
+    ``rows`` as :func:`experiments.store.load_rows` gives them; with ``which="all"`` (a ``current``
+    column), a cell whose only rows were made by other code, data or config is 'stale' (to run).
+    """
     rows = tables.normalise_rows(rows)
     mine = rows[rows["profile"] == profile].copy()
+    current = mine["current"].fillna(True).astype(bool) if "current" in mine else pd.Series(True, mine.index)
+    variant = mine["variant"].fillna(False).astype(bool) if "variant" in mine else pd.Series(False, mine.index)
+    stale = mine[~current & ~variant].drop_duplicates(list(AXES))[list(AXES)].assign(stale="stale")
+    mine = mine[current]
     # Where one cell has several rows (a retry after a failure), the best status counts.
-    mine["rank"] = mine["status"].map({"ok": 0, "skipped": 1, "failed": 2}).fillna(3)
+    mine["rank"] = mine["status"].map({"ok": 0, "invalid": 1, "skipped": 2, "failed": 3}).fillna(4)
     mine = mine.sort_values("rank", kind="stable").drop_duplicates(list(AXES))
     merged = cells.merge(mine[list(AXES) + ["status"]], on=list(AXES), how="left")
-    return merged["status"].fillna("").astype(str)
+    merged = merged.merge(stale, on=list(AXES), how="left")
+    return merged["status"].fillna(merged["stale"]).fillna("").astype(str)
 
 
 def cell_seconds(rows: pd.DataFrame, profile: str) -> tuple[pd.Series, pd.Series]:
@@ -99,7 +109,8 @@ def cell_seconds(rows: pd.DataFrame, profile: str) -> tuple[pd.Series, pd.Series
     fit + transform time (which leaves out loading, masking and the XGBoost scoring).
     """
     rows = tables.normalise_rows(rows)
-    ok = rows[(rows["profile"] == profile) & (rows["status"] == "ok")]
+    variant = rows["variant"].fillna(False).astype(bool) if "variant" in rows else pd.Series(False, rows.index)
+    ok = rows[(rows["profile"] == profile) & (rows["status"] == "ok") & ~variant]  # stale rows still time
     seconds = ok["fit_seconds"].astype(float).fillna(0) + ok["transform_seconds"].astype(float).fillna(0)
     if "cell_seconds" in ok:
         seconds = ok["cell_seconds"].astype(float).fillna(seconds)
@@ -126,11 +137,11 @@ def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS) ->
         union = pd.concat(every).drop_duplicates(list(AXES))
         records.append({"sweep": "all", **_count(union, by_pair, by_imputer)})
     return pd.DataFrame.from_records(records, columns=[
-        "sweep", "cells", "ok", "skipped", "failed", "to_run", "est_seconds", "unknown"])
+        "sweep", "cells", "ok", "invalid", "skipped", "failed", "stale", "to_run", "est_seconds", "unknown"])
 
 
 def _count(cells: pd.DataFrame, by_pair: pd.Series, by_imputer: pd.Series) -> dict:
-    left = cells[cells["status"] != "ok"]
+    left = cells[~cells["status"].isin(["ok", "invalid"])]
     estimate, unknown = 0.0, 0
     timed = left[left["status"] != "skipped"]  # a skipped cell returns at once
     for imputer, dataset in zip(timed["imputer"], timed["dataset"]):
@@ -141,8 +152,10 @@ def _count(cells: pd.DataFrame, by_pair: pd.Series, by_imputer: pd.Series) -> di
         else:
             unknown += 1
     return {"cells": len(cells), "ok": int((cells["status"] == "ok").sum()),
+            "invalid": int((cells["status"] == "invalid").sum()),
             "skipped": int((cells["status"] == "skipped").sum()),
-            "failed": int((cells["status"] == "failed").sum()), "to_run": len(left),
+            "failed": int((cells["status"] == "failed").sum()),
+            "stale": int((cells["status"] == "stale").sum()), "to_run": len(left),
             "est_seconds": estimate, "unknown": unknown}
 
 
@@ -154,7 +167,8 @@ def _duration(seconds: float) -> str:
 
 def format_plan(table: pd.DataFrame, n_jobs: int) -> str:
     """The plan as aligned text, with wall time for ``n_jobs`` parallel workers."""
-    lines = [f"{'sweep':<11}{'cells':>7}{'ok':>7}{'skipped':>9}{'failed':>8}{'to run':>8}   "
+    lines = [f"{'sweep':<11}{'cells':>7}{'ok':>7}{'invalid':>9}{'skipped':>9}{'failed':>8}{'stale':>7}"
+             f"{'to run':>8}   "
              f"time left ({n_jobs} worker{'s' if n_jobs != 1 else ''})"]
     for row in table.itertuples():
         if row.to_run == 0:
@@ -164,7 +178,8 @@ def format_plan(table: pd.DataFrame, n_jobs: int) -> str:
         else:
             estimate = f"{_duration(row.est_seconds / n_jobs)}" + (
                 f" + {row.unknown} cells of imputers never timed" if row.unknown else "")
-        lines.append(f"{row.sweep:<11}{row.cells:>7}{row.ok:>7}{row.skipped:>9}{row.failed:>8}"
+        lines.append(f"{row.sweep:<11}{row.cells:>7}{row.ok:>7}{row.invalid:>9}{row.skipped:>9}{row.failed:>8}"
+                     f"{row.stale:>7}"
                      f"{row.to_run:>8}   {estimate}")
     return "\n".join(lines)
 
@@ -200,13 +215,13 @@ def run_sweep(command: list[str], cells: pd.DataFrame, load_rows, root: Path, pr
     start = time.monotonic()
     # A cell counts as done once it has a row; rows of earlier runs count from the start, so the
     # ETA is paced by the cells this run adds (a retried failure shows only when it turns ok).
-    done_before = int((cell_status(cells, load_rows(root), profile) != "").sum())
+    done_before = int(cell_status(cells, load_rows(root), profile).isin(FINISHED).sum())
     process = subprocess.Popen(command, env=env)
     last = None
     while True:
         finished = process.poll() is not None
         status = cell_status(cells, load_rows(root), profile)
-        done = int((status != "").sum())
+        done = int(status.isin(FINISHED).sum())
         counts = f"{done}/{len(cells)} cells done, {int((status == 'failed').sum())} failed"
         elapsed = time.monotonic() - start
         new, left = done - done_before, len(cells) - done
@@ -250,7 +265,7 @@ def main(argv=None) -> int:
     n_jobs = args.jobs or default_jobs()
 
     if args.plan:
-        rows = load_rows(root)
+        rows = load_rows(root, which="all")
         print(f"profile {args.profile}, store {root}/runs")
         print(format_plan(plan(rows, args.profile, profile, sweeps), n_jobs))
         for sweep in sweeps:
@@ -284,15 +299,31 @@ def main(argv=None) -> int:
                                 extra)
         print(f"[{sweep}] {shlex.join(['python'] + command[1:])}", file=sys.stderr, flush=True)
         code = run_sweep(command, cells, load_rows, root, args.profile, sweep, args.poll)
+        if code in (3, 4):  # usage error or environment fault: the next sweep would meet it too
+            print(f"[{sweep}] stopped with exit code {code}; no later sweep was started.", file=sys.stderr)
+            return code
         if code != 0:
             failures.append(f"{sweep} (exit code {code})")
 
     invocation = "python -m experiments.reproduce " + shlex.join(argv)
-    path = report.build_outputs(load_rows(root), args.profile, root / args.profile, invocation.strip())
+    from experiments.export import write_export
+
+    export, n_exported = write_export(root, args.profile)  # the rows that travel, beside the tables
+    print(f"wrote {export} ({n_exported} cells)", file=sys.stderr)
+    rows = load_rows(root)
+    path = report.build_outputs(rows, args.profile, root / args.profile, invocation.strip())
     print(f"wrote {path} with the tables, figures and provenance beside it", file=sys.stderr)
+    union = pd.concat([expand(grid) for grid in grids.values()]).drop_duplicates(list(AXES))
+    status = cell_status(union, rows, args.profile)
+    counts = {name: int((status == name).sum()) for name in ("ok", "skipped", "failed", "invalid")}
+    counts["not run"] = int((~status.isin(FINISHED)).sum())
+    print("summary: " + ", ".join(f"{n} {name}" for name, n in counts.items()), file=sys.stderr)
     if failures:
-        print("These sweeps exited with an error (their failed cells are in the store and the "
-              f"tables show them as missing): {', '.join(failures)}.", file=sys.stderr)
+        print("These sweeps exited with an error (their failed or invalid cells are in the store and "
+              f"the tables show them as missing): {', '.join(failures)}.", file=sys.stderr)
+    if counts["invalid"]:
+        return 2
+    if counts["failed"] or counts["not run"] or failures:
         return 1
     return 0
 

@@ -6,6 +6,8 @@ wrapper over it; :func:`compose_cell` builds the same config from Python (tests,
 """
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import platform
@@ -19,10 +21,11 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import metrics, store
-from experiments.data import Dataset, Scaler, load_dataset, subsample
+from experiments import keys, metrics, store
+from experiments.data import Dataset, DataError, DataFileError, Scaler, load_dataset, subsample
 from experiments.masks import MaskError, draw_mask
 from experiments.registry import CONF_DIR, instantiate_imputer, resolve_params
+from experiments.scoring import SCORE_VERSION, complete_unit_scale, score, score_draws
 from experiments.split import stratified_split
 from metagain.base import MissingExtraError
 
@@ -31,7 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class CellError(ValueError):
-    """The cell itself is ill-posed (bad ratio, bad data): no row is written."""
+    """The cell itself is ill-posed (bad ratio, mechanism limit, bad dataset config): an ``invalid`` row."""
+
+
+class EnvironmentFault(RuntimeError):
+    """Nothing can run here as asked (data file unreadable, results folder unwritable).
+
+    Not a property of the cell: no row is written, and a sweep stops once with this message.
+    """
 
 
 # ---------------------------------------------------------------------------- config
@@ -46,29 +56,6 @@ def compose_cell(overrides: list[str] | None = None) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides or []))
-
-
-def cell_identity(cfg: dict, params: dict) -> tuple[dict, str]:
-    """The identity columns of a cell and its store key (a hash of everything that sets a score)."""
-    identity = {
-        "dataset": cfg["dataset"]["key"],
-        "mechanism": cfg["mechanism"]["name"],
-        "ratio": float(cfg["ratio"]),
-        "imputer": cfg["imputer"]["name"],
-        "seed": int(cfg["seed"]),
-        "profile": cfg["profile"]["name"],
-    }
-    payload = {
-        **identity,
-        "dataset_spec": cfg["dataset"],
-        "mechanism_params": cfg["mechanism"].get("params") or {},
-        "max_rows": cfg["profile"].get("max_rows"),
-        "scaling": cfg["scaling"],
-        "classifier": cfg["classifier"],
-        "n_draws": cfg["n_draws"],
-        "imputer_params": params,
-    }
-    return identity, store.cell_key(payload)
 
 
 # ---------------------------------------------------------------------------- provenance
@@ -123,7 +110,12 @@ def prepare_cell(cfg: dict) -> dict:
     if not 0.0 < ratio < 1.0:
         raise CellError(f"ratio must lie strictly between 0 and 1 (a share of entries), got {ratio}.")
     seed = int(cfg["seed"])
-    dataset = load_dataset(cfg["dataset"], cfg.get("data_dir"))
+    try:
+        dataset = load_dataset(cfg["dataset"], cfg.get("data_dir"))
+    except DataFileError as err:
+        raise EnvironmentFault(str(err)) from err
+    except DataError as err:
+        raise CellError(str(err)) from err
     dataset, _ = subsample(dataset, cfg["profile"].get("max_rows"))
     train_idx, test_idx = stratified_split(dataset.y, 0.2, seed)
     X_true01 = complete_unit_scale(dataset)
@@ -136,24 +128,14 @@ def prepare_cell(cfg: dict) -> dict:
     }
 
 
-def unit_scale(X: np.ndarray, dataset: Dataset) -> np.ndarray:
-    """``X`` (original units) on the complete data's [0, 1] scale: GAIN's RMSE scale, mask inputs."""
-    lo, hi = dataset.X.min(0), dataset.X.max(0)
-    return (X - lo) / np.where(hi > lo, hi - lo, 1.0)
-
-
-def complete_unit_scale(dataset: Dataset) -> np.ndarray:
-    """The complete data on [0, 1] by its own min/max."""
-    return unit_scale(dataset.X, dataset)
-
-
 def cached_mask(cfg: dict, dataset: Dataset, train_idx: np.ndarray, X_true01: np.ndarray) -> np.ndarray:
     """The hidden-entry mask of (dataset, mechanism, ratio, seed, rows): drawn once, then reused."""
     mech = cfg["mechanism"]
     params = dict(mech.get("params") or {})
-    key = store.cell_key({"dataset": cfg["dataset"], "mechanism": mech, "ratio": float(cfg["ratio"]),
-                          "seed": int(cfg["seed"]), "max_rows": cfg["profile"].get("max_rows"),
-                          "n_rows": dataset.n_rows})
+    key = keys.hash_payload({"dataset": cfg["dataset"], "data_hash": dataset.content_hash, "mechanism": mech,
+                             "ratio": float(cfg["ratio"]), "seed": int(cfg["seed"]),
+                             "max_rows": cfg["profile"].get("max_rows"), "n_rows": dataset.n_rows,
+                             "score_version": SCORE_VERSION})
     path = Path(cfg["results_dir"]) / "masks" / f"{dataset.key}-{mech['name']}-{key}.npz"
     if path.exists():
         with np.load(path) as saved:
@@ -166,16 +148,17 @@ def cached_mask(cfg: dict, dataset: Dataset, train_idx: np.ndarray, X_true01: np
     except MaskError as err:
         raise CellError(str(err)) from err
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, hidden=hidden)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, hidden=hidden)
+    store.write_bytes_atomic(path, buffer.getvalue())
     return hidden
 
 
 def complete_accuracy(cfg: dict, prepared: dict) -> float:
     """The same classifier on the uncorrupted data (cached per dataset, seed, rows, classifier)."""
-    key = store.cell_key({"dataset": cfg["dataset"], "seed": int(cfg["seed"]),
-                          "max_rows": cfg["profile"].get("max_rows"), "classifier": cfg["classifier"]})
+    key = keys.hash_payload({"dataset": cfg["dataset"], "data_hash": prepared["dataset"].content_hash,
+                             "seed": int(cfg["seed"]), "max_rows": cfg["profile"].get("max_rows"),
+                             "classifier": cfg["classifier"], "score_version": SCORE_VERSION})
     path = Path(cfg["results_dir"]) / "cache" / f"complete-{cfg['dataset']['key']}-{key}.json"
     cached = store.read_json(path) if path.exists() else None
     if cached is not None:
@@ -187,46 +170,34 @@ def complete_accuracy(cfg: dict, prepared: dict) -> float:
     return acc
 
 
-# ---------------------------------------------------------------------------- scoring
-def decode(X_scaled: np.ndarray, prepared: dict) -> np.ndarray:
-    """Imputer output → original units, categoricals snapped to the nearest valid code."""
-    return prepared["dataset"].schema.to_codes(prepared["scaler"].inverse(X_scaled))
-
-
-def score(imputed_scaled: dict, prepared: dict, cfg: dict) -> dict:
-    ds, hidden = prepared["dataset"], prepared["hidden"]
-    out = {}
-    imputed = {part: decode(x, prepared) for part, x in imputed_scaled.items()}
-    for part in ("train", "test"):
-        rows = prepared[f"{part}_idx"]
-        out[f"metric_armse_{part}"] = metrics.armse(ds.X[rows], imputed[part], hidden[rows], ds.schema, ds.ranges)
-        out[f"metric_rmse_{part}"] = metrics.gain_rmse(prepared["X_true01"][rows], unit_scale(imputed[part], ds),
-                                                       hidden[rows])
-    tr, te = prepared["train_idx"], prepared["test_idx"]
-    out["metric_accuracy"] = metrics.xgb_accuracy(imputed["train"], ds.y[tr], imputed["test"], ds.y[te],
-                                                  dict(cfg["classifier"]), int(cfg["seed"]),
-                                                  int(cfg.get("threads", 1)))
-    out["metric_accuracy_complete"] = complete_accuracy(cfg, prepared)
-    out["metric_realised_ratio"] = float(hidden.mean())
-    return out
-
-
-def score_draws(imputer, prepared: dict, cfg: dict) -> dict:
-    """Diversity (mean per-entry std over draws) and the ARMSE of the mean draw, on test rows."""
-    ds, te = prepared["dataset"], prepared["test_idx"]
-    draws = imputer.sample(prepared["X_scaled"][te], int(cfg["n_draws"]))
-    decoded = np.stack([prepared["scaler"].inverse(d) for d in draws])  # (n_draws, rows, d)
-    unit = unit_scale(decoded, ds)
-    mean_draw = ds.schema.to_codes(decoded.mean(axis=0))
-    return {
-        "metric_diversity_std": metrics.diversity(unit, prepared["hidden"][te]),
-        "metric_armse_mean_draw": metrics.armse(ds.X[te], mean_draw, prepared["hidden"][te], ds.schema, ds.ranges),
-    }
-
-
 # ---------------------------------------------------------------------------- the cell
+def cell_key_of(cfg: dict, explicit: frozenset = frozenset()) -> tuple[dict, dict, str]:
+    """``(identity, imputer params, cell key)`` of a composed config."""
+    params = resolve_params(cfg["imputer"], cfg["profile"]["name"], explicit)
+    try:
+        key = keys.cell_key(cfg, params)
+    except DataFileError as err:
+        raise EnvironmentFault(str(err)) from err
+    return keys.cell_identity(cfg), params, key
+
+
+def base_row(cfg: dict, identity: dict, params: dict, key: str) -> dict:
+    """The columns every row has, whatever its status: identity, key, versions, variant marks."""
+    canonical = keys.canonical_payload(identity, cfg.get("data_dir"))
+    actual = keys.cell_payload(cfg, params)
+    differences = [] if canonical is None else keys.payload_differences(actual, canonical)
+    return {**identity, "cell_key": key, "status": "ok", "error": None,
+            "variant": canonical is None or bool(differences),
+            "overrides": "; ".join(differences) if canonical is not None else "no committed config",
+            "version_imputer": actual["imputer_version"], "version_score": actual["score_version"],
+            "data_hash": actual["data_hash"],
+            **{f"param_{k}": _flat(v) for k, v in params.items() if k != "_target_"},
+            "param_target": params.get("_target_"),
+            "git_sha": git_sha(), "hostname": platform.node(), **versions()}
+
+
 def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dict:
-    """Run one cell and store its row; return the stored row when it is already done.
+    """Run one cell and store its row; serve the stored row when the cell is already done.
 
     Parameters
     ----------
@@ -235,58 +206,72 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
     explicit : set of str
         Imputer arguments set on the command line; they win over the profile's cuts.
     force : bool
-        Rerun even when a finished row exists.
+        Rerun even when a row with this key exists.
+
+    Returns
+    -------
+    dict
+        The row, with ``served`` set to ``"cached"`` when it came from the store (the stored
+        file has no ``served`` column) and ``"run"`` when it was computed now.
 
     Raises
     ------
-    CellError
-        When the cell is ill-posed (bad ratio, mechanism limit, data errors). No row is written.
+    EnvironmentFault
+        When nothing can run here (data file missing or corrupt, results folder unwritable).
+        An ill-posed cell is not raised: it becomes an ``invalid`` row.
     """
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True)
-    params = resolve_params(cfg["imputer"], cfg["profile"]["name"], explicit)
-    identity, key = cell_identity(cfg, params)
     results_dir = cfg["results_dir"]
-    existing = store.read_row(results_dir, key)
-    if existing is not None and existing.get("status") in store.DONE and not force:
-        log.info("cell %s already done; skipped", key)
-        return existing
+    identity, params, key = cell_key_of(cfg, explicit)
+    existing = store.find_row(results_dir, key)
+    if existing is not None and existing.get("status") in store.SERVED and not force:
+        return {**existing, "served": "cached"}
+    try:
+        store.check_writable(results_dir)
+    except PermissionError as err:
+        raise EnvironmentFault(str(err)) from err
     set_threads(int(cfg.get("threads", 1)))
     cell_started = time.perf_counter()
+    row = base_row(cfg, identity, params, key)
     try:
         prepared = prepare_cell(cfg)
-    except (ValueError, OSError) as err:  # DataError, MaskError, CellError: the cell is ill-posed
-        raise CellError(str(err)) from err
-
+    except OSError as err:  # a mask could not be cached, the data could not be read
+        raise EnvironmentFault(str(err)) from err
+    except ValueError as err:  # CellError, and any other refusal of the cell's settings
+        row.update(status="invalid", error=str(err), cell_seconds=time.perf_counter() - cell_started)
+        _write(results_dir, row)
+        return {**row, "served": "run"}
+    row.update(n_rows=prepared["dataset"].n_rows, n_features=prepared["dataset"].schema.n_features)
     device = "cpu"
-    row = {**identity, "cell_key": key, "status": "ok", "error": None,
-           **{f"param_{k}": _flat(v) for k, v in params.items() if k != "_target_"},
-           "param_target": params.get("_target_"),
-           "n_rows": prepared["dataset"].n_rows, "n_features": prepared["dataset"].schema.n_features,
-           "git_sha": git_sha(), "hostname": platform.node(), **versions()}
     try:
-        imputer = instantiate_imputer(params, random_state=int(cfg["seed"]), device=cfg.get("device", "auto"),
-                                      verbose=bool(cfg.get("verbose", False)), dataset=identity["dataset"])
+        try:
+            imputer = instantiate_imputer(params, random_state=int(cfg["seed"]), device=cfg.get("device", "auto"),
+                                          verbose=bool(cfg.get("verbose", False)), dataset=identity["dataset"])
+        except (TypeError, ValueError, ImportError, AttributeError) as err:  # the yaml cannot build it
+            raise CellError(f"cannot build imputer {identity['imputer']!r}: {err}") from err
         device = getattr(imputer, "device_", None) or _requested_device(cfg)
         X, tr, te = prepared["X_scaled"], prepared["train_idx"], prepared["test_idx"]
         started = time.perf_counter()
-        imputer.fit(X[tr], prepared["dataset"].y[tr], schema=prepared["dataset"].schema)
+        imputer.fit(X[tr], **fit_arguments(imputer, prepared["dataset"].y[tr], prepared["dataset"].schema))
         row["fit_seconds"] = time.perf_counter() - started
         device = str(getattr(imputer, "device_", None) or device)
         started = time.perf_counter()
         imputed = {"train": imputer.transform(X[tr]), "test": imputer.transform(X[te])}
         row["transform_seconds"] = time.perf_counter() - started
         row.update(score(imputed, prepared, cfg))
-        if hasattr(imputer, "_sample"):
-            row.update(score_draws(imputer, prepared, cfg))
+        row["metric_accuracy_complete"] = complete_accuracy(cfg, prepared)
+        if callable(getattr(imputer, "_sample", None)):
+            row.update(score_draws(imputer.sample(X[te], int(cfg["n_draws"])), prepared))
         for name, value in (getattr(imputer, "info_", None) or {}).items():
-            if np.isscalar(value):
-                row[f"info_{name}"] = _flat(value)
+            row[f"info_{name}"] = _flat(value)
         trace = getattr(imputer, "trace_", None)
         if trace:  # per-iteration trace (e.g. Meta-GAIN's β, γ, η): a file beside the flat row
             path = Path(results_dir) / "traces" / f"{key}.json"
             store.write_json_atomic(path, trace)
             row["trace_file"] = str(path)
+    except CellError as err:
+        row.update(status="invalid", error=str(err))
     except MissingExtraError as err:
         row.update(status="skipped", error=str(err))
     except Exception as err:  # noqa: BLE001 - any imputer failure becomes a failure row
@@ -296,8 +281,25 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
     row["device"] = str(device)
     row["cell_seconds"] = time.perf_counter() - cell_started
     row["peak_memory_mb"] = peak_memory_mb(str(device))
-    store.write_row(results_dir, row)
-    return row
+    _write(results_dir, row)
+    return {**row, "served": "run"}
+
+
+def fit_arguments(imputer, y, schema) -> dict:
+    """``y`` and ``schema`` for ``imputer.fit``, each only where its signature takes it."""
+    import inspect
+
+    accepted = inspect.signature(imputer.fit).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    return {name: value for name, value in (("y", y), ("schema", schema))
+            if name in accepted or (takes_any and name == "schema")}
+
+
+def _write(results_dir, row: dict) -> None:
+    try:
+        store.write_row(results_dir, row)
+    except OSError as err:
+        raise EnvironmentFault(f"Cannot write the row of cell {row['cell_key']} under {results_dir}: {err}") from err
 
 
 def _requested_device(cfg: dict) -> str:
@@ -307,9 +309,11 @@ def _requested_device(cfg: dict) -> str:
 
 
 def _flat(value):
-    """Row values stay scalars: lists/dicts become their JSON-ish text."""
-    if isinstance(value, (np.floating, np.integer)):
+    """Row values stay scalars: numpy scalars become Python ones, lists/dicts/arrays JSON text."""
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, (list, tuple, dict)):
-        return str(value)
+        return json.dumps(value, default=_flat, separators=(",", ":"))
     return value

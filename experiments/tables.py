@@ -10,8 +10,6 @@ byte-identical whenever the numbers are. ``PROVENANCE.md`` beside them says what
 """
 from __future__ import annotations
 
-import datetime as _dt
-import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -474,40 +472,42 @@ def write_tables(rows: pd.DataFrame, profile: str, out_dir: Path | str, paper: d
     return summaries
 
 
-def git_revision(root: Path = ROOT) -> str:
-    """The checkout's commit, with '+dirty' when the working tree has changes; 'unknown' without git."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("+dirty" if dirty else "")
+def write_provenance(rows: pd.DataFrame, profile: str, out_dir: Path | str, command: str = "") -> Path:
+    """``<out_dir>/PROVENANCE.md``: what made the tables, a function of the rows alone.
 
-
-def write_provenance(rows: pd.DataFrame, profile: str, out_dir: Path | str, command: str) -> Path:
-    """``<out_dir>/PROVENANCE.md``: what made the tables (kept out of them so they stay stable)."""
+    It names no date, machine or checkout, so rebuilding it from the same rows anywhere (a fresh
+    clone's ``make report``) gives the same bytes; when and where each cell ran is in its row.
+    """
+    unreadable = list(rows.attrs.get("unreadable", []))
     rows = normalise_rows(rows)
     mine = rows[rows["profile"] == profile]
     counts = mine["status"].value_counts()
-    by_sha = mine["git_sha"].fillna("unknown").value_counts()
-    by_device = mine["device"].fillna("unknown").value_counts()
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    by_sha = mine["git_sha"].fillna("unknown").value_counts().sort_index()
+    by_device = mine["device"].fillna("unknown").value_counts().sort_index()
+    versions = (mine.groupby(["imputer", "version_imputer"]).size().reset_index()
+                if {"version_imputer"} <= set(mine.columns) and mine["version_imputer"].notna().any()
+                else pd.DataFrame(columns=["imputer", "version_imputer"]))
+    scoring = sorted({str(v) for v in mine.get("version_score", pd.Series(dtype=object)).dropna()})
     lines = [
-        f"# Provenance of `{Path(out_dir)}/`", "",
+        f"# Provenance of `results/{profile}/`", "",
         f"- profile: `{profile}`",
-        f"- command: `{command}`",
-        f"- generated: {now}",
-        f"- code now: git `{git_revision()}`",
-        f"- cells of this profile in the store: {len(mine)} "
+        f"- rebuild without running a cell: `make report PROFILE={profile}` (reads the run store and "
+        f"the committed export `results/{profile}/rows.csv.gz`)",
+        f"- cells of this profile: {len(mine)} "
         f"(ok {counts.get('ok', 0)}, failed {counts.get('failed', 0)}, "
-        f"skipped {counts.get('skipped', 0)})",
-        "- code of the cells: " + (", ".join(f"`{sha}` ({n})" for sha, n in by_sha.items()) or "none"),
+        f"skipped {counts.get('skipped', 0)}, invalid {counts.get('invalid', 0)}); each cell's current "
+        "canonical row only",
+        f"- unreadable row files, left out and counted as to-run: {len(unreadable)}"
+        + ("".join(f"\n  - `{u}`" for u in unreadable)),
+        "- code of the cells (git sha at run time): "
+        + (", ".join(f"`{sha}` ({n})" for sha, n in by_sha.items()) or "none"),
         "- devices of the cells: " + (", ".join(f"{d} ({n})" for d, n in by_device.items()) or "none"),
+        "- scoring version: " + (", ".join(f"`{v}`" for v in scoring) or "none"),
+        "- imputer versions: " + (", ".join(f"{r.imputer} `{r.version_imputer}`"
+                                           for r in versions.itertuples(index=False)) or "none"),
         "",
         "Tables (`tables/*.md|tex|csv`), figures (`figures/*.png|pdf`) and `REPORT.md` are built",
-        "from the run store alone by `python -m experiments.report --profile " + profile + "`.",
+        "from the rows alone by `python -m experiments.report --profile " + profile + "`.",
     ]
     path = Path(out_dir) / "PROVENANCE.md"
     path.parent.mkdir(parents=True, exist_ok=True)

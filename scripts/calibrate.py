@@ -26,13 +26,13 @@ from experiments import metrics
 from experiments.data import Scaler, load_dataset
 from experiments.masks import draw_mask
 from experiments.registry import CONF_DIR
-from experiments.runner import complete_unit_scale, set_threads, unit_scale
+from experiments.runner import set_threads
+from experiments.scoring import complete_unit_scale, decode, unit_scale
 from experiments.split import stratified_split
 from metagain.schema import Schema
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = ROOT / "results" / "reference" / "paper_tables.csv"
-SHARED_PAPER = ROOT.parent / "shared" / "paper" / "paper_tables.csv"
 DATASETS = ["wireless", "yeast", "balance", "valley", "wine", "connect", "letter", "turkiye", "chess",
             "anuran", "heart"]
 CLASSIFIER = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))["classifier"]
@@ -95,7 +95,8 @@ def mean_imputation_variants(dataset, seeds, ratio=0.2) -> dict:
         X_missing = np.where(hidden, np.nan, dataset.X)
         scaler = Scaler.fit(X_missing[tr], schema)
         imputer = MeanImputer().fit(scaler.transform(X_missing[tr]), schema=schema)
-        imputed = schema.to_codes(scaler.inverse(imputer.transform(scaler.transform(X_missing))))
+        prepared = {"dataset": dataset, "scaler": scaler, "hidden": hidden}
+        imputed = decode(imputer.transform(scaler.transform(X_missing)), prepared, np.arange(dataset.n_rows))
         X_true, h = dataset.X, hidden
         out["default"].append(metrics.armse(X_true[te], imputed[te], h[te], schema, dataset.ranges))
         out["ordinal_as_numeric"].append(metrics.armse(X_true[te], imputed[te], h[te], ordinal_numeric, ranges_all))
@@ -110,8 +111,7 @@ def mean_imputation_variants(dataset, seeds, ratio=0.2) -> dict:
 
 
 def paper_values() -> pd.DataFrame:
-    source = PAPER if PAPER.exists() else SHARED_PAPER
-    return pd.read_csv(source)
+    return pd.read_csv(PAPER)
 
 
 def paper_value(paper, table, dataset, method) -> float:

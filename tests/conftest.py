@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("METAGAIN_DATA_DIR", str(ROOT.parent / "shared" / "data" / "uci"))
 
 # Two cores: keep every library to one thread so tests do not oversubscribe.
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

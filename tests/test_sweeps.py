@@ -67,3 +67,43 @@ def test_submitit_local_launcher_runs_the_same_path(tmp_path):
                  "hydra.launcher.timeout_min=5", "hydra.launcher.cpus_per_task=1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(rows(tmp_path)) == 2
+
+
+def test_an_ill_posed_cell_does_not_stop_the_sweep_and_the_exit_code_says_so(tmp_path):
+    """Two infeasible MAR ratios among valid ones: 2 invalid rows, the valid cells run, exit 2."""
+    args = ["ratio=0.95,0.2", "mechanism=mar", "imputer=mean,knni"]
+    done = sweep(tmp_path, *args)
+    assert done.returncode == 2, done.stderr[-3000:]
+    stored = [json.loads((tmp_path / "runs" / n).read_text()) for n in rows(tmp_path)]
+    assert sorted(r["status"] for r in stored) == ["invalid", "invalid", "ok", "ok"]
+    assert "summary: 2 ok, 0 cached, 0 skipped, 0 failed, 2 invalid" in done.stderr
+    again = sweep(tmp_path, *args)
+    assert again.returncode == 2 and again.stdout.count("[cached]") == 2
+    assert again.stdout.count("[invalid]") == 2 and again.stdout.count("(from the store)") == 2
+    assert "summary: 0 ok, 2 cached, 0 skipped, 0 failed, 2 invalid" in again.stderr
+
+
+def test_exit_codes_of_a_single_cell(tmp_path):
+    ok = sweep(tmp_path, "imputer=mean")
+    assert ok.returncode == 0 and "[ok]" in ok.stdout
+    cached = sweep(tmp_path, "imputer=mean")
+    assert cached.returncode == 0 and "[cached]" in cached.stdout
+    forced = sweep(tmp_path, "imputer=mean", "force=true")
+    assert forced.returncode == 0 and "[ok]" in forced.stdout
+    failed = sweep(tmp_path, "imputer=failing", options=["--config-dir", str(ROOT / "tests" / "conf")])
+    assert failed.returncode == 1 and "[failed]" in failed.stdout
+    usage = sweep(tmp_path, "imputer=no_such_imputer")
+    assert usage.returncode == 3
+
+
+def test_an_environment_fault_stops_the_sweep_once(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "runs").write_text("not a folder")
+    env = dict(os.environ, METAGAIN_RESULTS_DIR=str(store))
+    done = subprocess.run([sys.executable, "-m", "experiments.run", "-m", "dataset=synthetic", "profile=smoke",
+                           "imputer=mean,knni", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                           f"hydra.sweep.dir={tmp_path / 'multirun'}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 4, done.stderr[-3000:]
+    assert done.stderr.count("Cannot create the run store") == 1

@@ -9,7 +9,7 @@ from experiments.data import load_dataset
 from experiments.masks import MaskError, draw_mask, make_mask, mar_limit, tolerance
 from experiments.registry import CONF_DIR
 from experiments.runner import complete_unit_scale
-from tests.experiments.test_data import CACHE, DATASETS, needs_cache
+from tests.experiments.test_data import DATASETS
 
 RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 
@@ -19,16 +19,13 @@ def unit_data():
     out = {}
     for key in DATASETS:
         spec = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "dataset" / f"{key}.yaml"))
-        if key != "synthetic" and not CACHE.exists():
-            continue
-        ds = load_dataset(spec, CACHE)
+        ds = load_dataset(spec)
         # the check is about the mechanism, not the size: 3000 rows keep the test fast
         rows = np.random.default_rng(0).permutation(ds.n_rows)[:3000]
         out[key] = complete_unit_scale(ds)[rows]
     return out
 
 
-@needs_cache
 @pytest.mark.parametrize("mechanism", ["mcar", "mnar", "mnar_self", "mnar_quantile", "mar"])
 def test_realised_ratio_is_within_tolerance_everywhere(unit_data, mechanism):
     for key, X in unit_data.items():

@@ -169,7 +169,7 @@ def test_build_report_on_an_empty_store_says_not_yet_measured(tmp_path):
     assert "| Meta-GAIN beats all methods on all datasets (Tables 1–4) | **not yet measured** | not held |" in text
     assert "Not measured yet." in text
     assert "### Calibration study" in text and "#### Mean ARMSE" in text and "\n# not a heading\n" in text
-    assert "Cells of this profile: 0 (ok 0, failed 0, skipped 0)" in text
+    assert "Cells of this profile: 0 (ok 0, failed 0, skipped 0, invalid 0)" in text
 
 
 def test_build_outputs_writes_everything(tmp_path):
@@ -246,18 +246,21 @@ def test_plan_counts_a_synthetic_store():
         cell("balance", "mean", profile="smoke", status="failed", error="boom"),
         cell("balance", "gain", profile="quick", fit_seconds=99.0),  # another profile
         cell("wine", "hyperimpute", profile="smoke", status="skipped", error="extra missing"),
+        cell("wine", "metagain", profile="smoke", current=False, variant=False,  # made by older code
+             fit_seconds=4.0, transform_seconds=0.0),  # its timing still informs the estimate
+        cell("balance", "metagain", profile="smoke", current=False, variant=True),  # an override run
     ])
     table = reproduce.plan(rows, "smoke", SMOKE).set_index("sweep")
-    assert table.loc["table1"].to_dict() == {"cells": 6, "ok": 2, "skipped": 0, "failed": 1, "to_run": 4,
-                                             "est_seconds": 13.0, "unknown": 2}
+    assert table.loc["table1"].to_dict() == {"cells": 6, "ok": 2, "invalid": 0, "skipped": 0, "failed": 1,
+                                             "stale": 1, "to_run": 4, "est_seconds": 21.0, "unknown": 0}
     assert table.loc["table4"].to_dict() == table.loc["table1"].to_dict()
     assert table.loc["table5", "cells"] == 4 and table.loc["figure2", "cells"] == 6
-    assert table.loc["supplement"].to_dict() == {"cells": 12, "ok": 0, "skipped": 1, "failed": 0,
-                                                 "to_run": 12, "est_seconds": 0.0, "unknown": 11}
+    assert table.loc["supplement"].to_dict() == {"cells": 12, "ok": 0, "invalid": 0, "skipped": 1, "failed": 0,
+                                                 "stale": 0, "to_run": 12, "est_seconds": 0.0, "unknown": 11}
     # Distinct cells: Tables 1–3's 6 each, none's 2, Figure 2's 3 at ratio 0.4, the supplement's 12.
     assert table.loc["all", "cells"] == 35 and table.loc["all", "ok"] == 2
     text = reproduce.format_plan(table.reset_index(), n_jobs=2)
-    assert "table1           6      2        0       1       4   0:00:06 + 2 cells of imputers never timed" in text
+    assert "table1           6      2        0        0       1      1       4   0:00:10" in text
 
 
 def test_sweep_command():

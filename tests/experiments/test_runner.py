@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from experiments import store
-from experiments.runner import CellError, compose_cell, run_cell
+from experiments.runner import EnvironmentFault, compose_cell, run_cell
 from tests import spies
 
 
@@ -40,7 +40,12 @@ def test_finished_cell_is_skipped_and_same_seed_gives_same_scores(tmp_path):
     first = run_cell(cfg)
     path = store.row_path(tmp_path, first["cell_key"])
     stamp = path.stat().st_mtime_ns
-    assert run_cell(cfg) == first and path.stat().st_mtime_ns == stamp
+    again = run_cell(cfg)
+    assert first["served"] == "run" and again["served"] == "cached"
+    assert {**again, "served": "run"} == first and path.stat().st_mtime_ns == stamp
+    forced = run_cell(cfg, force=True)
+    assert forced["served"] == "run" and path.stat().st_mtime_ns != stamp
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     rerun = run_cell(cell(tmp_path / "other", "imputer=mean"))
     for key in ("metric_armse_test", "metric_accuracy", "metric_rmse_train"):
         assert rerun[key] == first[key]
@@ -90,8 +95,8 @@ def test_failing_imputer_writes_failed_row_and_is_retried(tmp_path):
     cfg = cell(tmp_path, imputer={"name": "failing", "_target_": "tests.spies.FailingImputer"})
     row = run_cell(cfg)
     assert row["status"] == "failed" and "boom on purpose" in row["error"]
-    assert not store.is_done(tmp_path, row["cell_key"])
-    assert run_cell(cfg)["status"] == "failed"  # retried, not skipped
+    again = run_cell(cfg)
+    assert again["status"] == "failed" and again["served"] == "run"  # retried, not served
 
 
 def test_missing_extra_gives_skipped_row(tmp_path):
@@ -103,10 +108,74 @@ def test_missing_extra_gives_skipped_row(tmp_path):
     (["ratio=1.5"], "strictly between 0 and 1"),
     (["mechanism=mar", "ratio=0.8"], "beyond that limit"),
 ])
-def test_ill_posed_cell_is_one_clear_error_and_writes_nothing(tmp_path, overrides, message):
-    with pytest.raises(CellError, match=message):
-        run_cell(cell(tmp_path, "imputer=mean", *overrides))
-    assert not store.runs_dir(tmp_path).exists() or not list(store.runs_dir(tmp_path).iterdir())
+def test_ill_posed_cell_writes_an_invalid_row_that_is_not_retried(tmp_path, overrides, message):
+    cfg = cell(tmp_path, "imputer=mean", *overrides)
+    row = run_cell(cfg)
+    assert row["status"] == "invalid" and message in row["error"] and row["served"] == "run"
+    assert [p.name for p in store.runs_dir(tmp_path).iterdir()] == [f"{row['cell_key']}.json"]
+    assert run_cell(cfg)["served"] == "cached"  # invalid until its config or a version changes
+
+
+def test_an_environment_fault_raises_and_writes_nothing(tmp_path):
+    (tmp_path / "runs").write_text("a file where the store's folder should be")
+    with pytest.raises(EnvironmentFault, match="Cannot create the run store"):
+        run_cell(cell(tmp_path, "imputer=mean"))
+
+
+def test_a_missing_data_file_is_an_environment_fault(tmp_path):
+    cfg = compose_cell(["dataset=wine", "profile=smoke", f"results_dir={tmp_path}", "imputer=mean"])
+    cfg.dataset.file = "no-such-file.csv.gz"
+    cfg.dataset.uci_id = None
+    with pytest.raises(EnvironmentFault):
+        run_cell(cfg)
+
+
+def test_override_rows_are_variants_and_never_reach_the_tables(tmp_path):
+    canonical = run_cell(compose_cell(["dataset=wine", "profile=smoke", f"results_dir={tmp_path}", "imputer=gain"]))
+    variant = run_cell(compose_cell(["dataset=wine", "profile=smoke", f"results_dir={tmp_path}", "imputer=gain",
+                                     "imputer.iterations=3"]), explicit=frozenset({"iterations"}))
+    assert canonical["variant"] is False and canonical["overrides"] == ""
+    assert variant["variant"] is True and "imputer_params.iterations=3" in variant["overrides"]
+    current = store.load_rows(tmp_path)
+    assert list(current["cell_key"]) == [canonical["cell_key"]]
+    every = store.load_rows(tmp_path, which="all").set_index("cell_key")
+    assert bool(every.loc[variant["cell_key"], "current"]) is False
+
+
+def test_a_version_bump_makes_old_rows_stale(tmp_path, monkeypatch):
+    from experiments import keys
+
+    cfg = compose_cell(["dataset=wine", "profile=smoke", f"results_dir={tmp_path}", "imputer=mean"])
+    old = run_cell(cfg)
+    monkeypatch.setattr("baselines.mean.MeanImputer.version", "999")
+    keys.imputer_version.cache_clear()
+    keys._canonical_payload.cache_clear()
+    try:
+        assert store.load_rows(tmp_path).empty  # the old row is stale: not served to tables
+        new = run_cell(cfg)
+        assert new["served"] == "run" and new["cell_key"] != old["cell_key"] and new["version_imputer"] == "999"
+        assert list(store.load_rows(tmp_path)["cell_key"]) == [new["cell_key"]]
+    finally:
+        keys.imputer_version.cache_clear()
+        keys._canonical_payload.cache_clear()
+
+
+def test_unreadable_row_files_are_named_and_left_out(tmp_path):
+    row = run_cell(cell(tmp_path, "imputer=mean"))
+    path = store.row_path(tmp_path, row["cell_key"])
+    path.write_text(path.read_text()[: len(path.read_text()) // 2])
+    with pytest.warns(UserWarning, match="unreadable row files"):
+        rows = store.load_rows(tmp_path, which="all")
+    assert rows.empty and rows.attrs["unreadable"] == [f"runs/{path.name} (JSONDecodeError)"]
+    assert run_cell(cell(tmp_path, "imputer=mean"))["served"] == "run"  # to-run again
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_explicit_override_beats_the_profile(tmp_path):
@@ -125,6 +194,24 @@ def test_profile_is_part_of_the_cell_key(tmp_path):
     b = run_cell(compose_cell(["dataset=synthetic", "profile=quick", f"results_dir={tmp_path}", "imputer=mean"]))
     assert a["cell_key"] != b["cell_key"] and {a["profile"], b["profile"]} == {"smoke", "quick"}
     assert set(store.load_rows(tmp_path, profile="smoke")["cell_key"]) == {a["cell_key"]}
+
+
+def test_canonical_keys_without_hydra_equal_the_composed_ones(tmp_path):
+    """keys.canonical_key (plain yamls) must agree with Hydra's composition for every group option."""
+    from experiments import keys
+    from experiments.registry import imputer_names, resolve_params
+    from omegaconf import OmegaConf
+
+    cases = [("wine", "mcar", name, "smoke") for name in imputer_names()]
+    cases += [(d, m, "mean", p) for d, m, p in (("balance", "mar", "quick"), ("heart", "mnar", "paper"),
+                                                ("synthetic", "mnar_self", "smoke"), ("letter", "mnar_quantile", "quick"))]
+    for dataset, mechanism, imputer, profile in cases:
+        cfg = OmegaConf.to_container(compose_cell([f"dataset={dataset}", f"mechanism={mechanism}",
+                                                   f"imputer={imputer}", f"profile={profile}", "seed=3",
+                                                   "ratio=0.3"]), resolve=True)
+        identity = keys.cell_identity(cfg)
+        expected = keys.cell_key(cfg, resolve_params(cfg["imputer"], profile))
+        assert keys.canonical_key(identity) == expected, identity
 
 
 def test_metagain_row_has_learned_weights_and_trace_on_request(tmp_path):
