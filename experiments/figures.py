@@ -158,12 +158,64 @@ def plot_cd_diagram(average_ranks: pd.Series, cd: float, stem: Path | str, title
     return _save(figure, Path(stem))
 
 
+WEIGHTS = (("beta", "β (KL, ID)"), ("gamma", "γ (task, TR)"), ("eta", "η (adversarial)"))
+TRAJECTORY = "info_weights_trajectory"
+
+
+def weights_data(rows: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The (β, γ, η) trajectories of Table 5's cells (MCAR 0.2), one line per stored point.
+
+    Columns: imputer, dataset, seed, iteration, beta, gamma, eta. A row's trajectory is the JSON
+    text ``info_weights_trajectory`` (``{"iteration": [...], "beta": [...], ...}``).
+    """
+    import json
+
+    rows = tables.normalise_rows(rows)
+    if TRAJECTORY not in rows:
+        return pd.DataFrame(columns=["imputer", "dataset", "seed", "iteration", "beta", "gamma", "eta"])
+    cells = tables.ok_rows(tables.select_cells(rows, profile, "mcar", 0.2, tables.ABLATIONS))
+    parts = []
+    for row in cells.dropna(subset=[TRAJECTORY]).itertuples(index=False):
+        trajectory = json.loads(getattr(row, TRAJECTORY))
+        parts.append(pd.DataFrame({"imputer": row.imputer, "dataset": row.dataset, "seed": int(row.seed),
+                                   **{k: trajectory[k] for k in ("iteration", "beta", "gamma", "eta")}}))
+    if not parts:
+        return pd.DataFrame(columns=["imputer", "dataset", "seed", "iteration", "beta", "gamma", "eta"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_weights(data: pd.DataFrame, imputer: str, stem: Path | str) -> list[Path]:
+    """One small figure per Table 5 variant: β, γ, η against the iteration, a line per dataset
+    (seed-wise median), log scale. Returns the PNG and PDF paths ([] when nothing was stored)."""
+    part = data[data["imputer"] == imputer]
+    if part.empty:
+        return []
+    figure = Figure(figsize=(9, 2.6), layout="constrained")
+    axes = figure.subplots(1, len(WEIGHTS), sharex=True)
+    datasets = tables.ordered_datasets(set(part["dataset"]))
+    for ax, (weight, title) in zip(axes, WEIGHTS):
+        for i, dataset in enumerate(datasets):
+            line = part[part["dataset"] == dataset].groupby("iteration")[weight].median()
+            ax.plot(line.index, line.to_numpy(), color=f"C{i % 10}", linewidth=1,
+                    label=tables.DATASET_LABELS.get(dataset, dataset))
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("iteration", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    figure.suptitle(f"Learned weights of {imputer} (Table 5, MCAR 0.2)", fontsize=10)
+    return _save(figure, Path(stem))
+
+
 def write_figures(rows: pd.DataFrame, profile: str, out_dir: Path | str, summaries=None,
                   figure2_datasets=None) -> list[Path]:
     """Write Figure 2 and one CD diagram per table with data under ``<out_dir>/figures/``."""
     figure_dir = Path(out_dir) / "figures"
     written = plot_figure2(figure2_data(rows, profile, figure2_datasets), figure_dir / "figure2",
                            profile)
+    weights = weights_data(rows, profile)
+    for imputer in dict.fromkeys(weights["imputer"]):
+        written += plot_weights(weights, imputer, figure_dir / f"weights_{imputer}")
     if summaries is None:
         paper = tables.load_paper()
         summaries = {name: tables.summarise(rows, spec, profile, paper)

@@ -54,7 +54,8 @@ IDENTITY = ["dataset", "mechanism", "ratio", "imputer", "seed", "profile"]
 STORE_COLUMNS = IDENTITY + [
     "cell_key", "status", "error", "metric_armse_test", "metric_armse_train", "metric_rmse_test",
     "metric_rmse_train", "metric_accuracy", "metric_accuracy_complete", "metric_diversity_std",
-    "metric_armse_mean_draw", "metric_realised_ratio", "info_beta", "info_gamma", "info_eta",
+    "metric_armse_mean_draw", "metric_realised_ratio", "metric_coverage", "metric_coverage_nominal",
+    "metric_crps", "metric_brier", "info_beta", "info_gamma", "info_eta",
     "fit_seconds", "transform_seconds", "peak_memory_mb", "device", "git_sha",
 ]
 STORE_METRIC = {"ARMSE": "metric_armse_test", "accuracy": "metric_accuracy"}
@@ -169,7 +170,8 @@ def normalise_rows(rows: pd.DataFrame) -> pd.DataFrame:
         if column not in rows.columns:
             rows[column] = np.nan
     rows["ratio"] = pd.to_numeric(rows["ratio"], errors="coerce").round(6)
-    numeric = [c for c in rows.columns if c.startswith(("metric_", "info_")) or c.endswith("_seconds")]
+    numeric = [c for c in rows.columns if (c.startswith(("metric_", "info_")) or c.endswith("_seconds"))
+               and not c.endswith("_trajectory")]  # trajectories are JSON text
     for column in ["seed", "peak_memory_mb", *numeric]:
         rows[column] = pd.to_numeric(rows[column], errors="coerce")
     for column in ("dataset", "mechanism", "imputer", "profile", "status"):

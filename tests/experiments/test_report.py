@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from experiments import report, reproduce, tables
+from experiments import figures, report, reproduce, tables
 from tests.experiments.rows import cell, store_rows
 
 PAPER = tables.load_paper()
@@ -165,7 +165,7 @@ def test_build_report_on_an_empty_store_says_not_yet_measured(tmp_path):
     text = report.build_report(rows, "quick", summaries, pd.DataFrame(columns=["dataset", "metric"]),
                                calibration)
     claims = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
-    assert len(claims) == 8 and all(f"**{report.NOT_MEASURED}**" in line for line in claims)
+    assert len(claims) == 9 and all(f"**{report.NOT_MEASURED}**" in line for line in claims)
     assert "| Meta-GAIN beats all methods on all datasets (Tables 1–4) | **not yet measured** | not held |" in text
     assert "Not measured yet." in text
     assert "### Calibration study" in text and "#### Mean ARMSE" in text and "\n# not a heading\n" in text
@@ -291,3 +291,38 @@ def test_plan_command_line_on_an_empty_store(tmp_path, capsys):
     assert "+sweep=table1 profile=smoke" in out and "hydra.launcher.n_jobs=2" in out
     with pytest.raises(SystemExit):
         reproduce.main(["--profile", "smoke", "--plan", "--only", "table9"])
+
+
+def _drawing(imputer, dataset, coverage, crps):
+    return cell(dataset, imputer, metric_coverage=coverage, metric_coverage_nominal=9 / 11, metric_crps=crps,
+                metric_brier=0.1)
+
+
+def test_draws_calibrated_needs_nominal_coverage_and_the_best_proper_score():
+    good = store_rows([_drawing("metagain", d, 0.80, 0.02) for d in ("wine", "yeast")]
+                      + [_drawing("gain", d, 0.10, 0.03) for d in ("wine", "yeast")])
+    verdict, lines = report.draws_calibrated(good, "quick")
+    assert verdict == report.HELD and lines[0].startswith("metagain: coverage 0.800 (nominal 0.818)")
+    noisy = store_rows([_drawing("metagain", d, 0.80, 0.05) for d in ("wine", "yeast")]
+                       + [_drawing("gain", d, 0.10, 0.03) for d in ("wine", "yeast")])
+    assert report.draws_calibrated(noisy, "quick")[0] == report.NOT_HELD  # covered, but a worse score
+    narrow = store_rows([_drawing("metagain", "wine", 0.40, 0.01)])
+    assert report.draws_calibrated(narrow, "quick")[0] == report.NOT_HELD  # best score, under-covers
+    assert report.draws_calibrated(store_rows([]), "quick")[0] == report.NOT_MEASURED
+
+
+def test_weight_trajectories_become_a_figure_and_a_report_section(tmp_path):
+    import json
+
+    def trajectory(beta_end):
+        return json.dumps({"iteration": [0, 100, 200], "beta": [0.1, 0.05, beta_end],
+                           "gamma": [0.1, 0.1, 0.1], "eta": [0.01, 0.01, 0.01]})
+
+    rows = store_rows([cell(d, "metagain", info_weights_trajectory=trajectory(b))
+                       for d, b in (("wine", 1e-3), ("yeast", 1e-5))])
+    data = figures.weights_data(rows, "quick")
+    assert len(data) == 6 and set(data["dataset"]) == {"wine", "yeast"}
+    written = figures.write_figures(rows, "quick", tmp_path)
+    assert tmp_path / "figures" / "weights_metagain.png" in written
+    text = "\n".join(report.weights_section(rows, "quick"))
+    assert "| [ID+MN+TR](figures/weights_metagain.png) | 2 | 0.1000 → 0.0005 |" in text
