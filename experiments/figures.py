@@ -19,9 +19,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from experiments import stats, tables
+from experiments.paper import PROPOSED
 
 FIGURE2_METRICS = (("metric_armse_test", "ARMSE"), ("metric_accuracy", "Accuracy"))
-PROPOSED = "metagain"
+
+
+def figure2_methods(rows: pd.DataFrame, profile: str) -> dict[str, str]:
+    """Figure 2's methods (its sweep's list, then extra imputers with rows): key → label."""
+    layout = tables.LAYOUT
+    methods = {k: layout.imputer_labels.get(k, k) for k in layout.figure2_methods}
+    return methods | tables.extra_imputers(rows, profile)
 
 
 def figure2_data(rows: pd.DataFrame, profile: str, datasets=None) -> pd.DataFrame:
@@ -31,7 +38,8 @@ def figure2_data(rows: pd.DataFrame, profile: str, datasets=None) -> pd.DataFram
     their Table 1 cell). Columns: dataset, method, label, ratio, metric, mean, std, n.
     """
     rows = tables.normalise_rows(rows)
-    cells = tables.select_cells(rows, profile, "mcar", None, tables.MAIN_METHODS)
+    methods = figure2_methods(rows, profile)
+    cells = tables.select_cells(rows, profile, "mcar", None, methods)
     ok = tables.ok_rows(cells)
     if datasets is None:
         n_ratios = ok.groupby("dataset")["ratio"].nunique()
@@ -44,9 +52,10 @@ def figure2_data(rows: pd.DataFrame, profile: str, datasets=None) -> pd.DataFram
         part["metric"] = name
         parts.append(part)
     data = pd.concat(parts, ignore_index=True).rename(columns={"imputer": "method"})
-    data["label"] = data["method"].map(tables.MAIN_METHODS)
+    data["label"] = data["method"].map(methods)
     data["order"] = data["dataset"].map({d: i for i, d in enumerate(datasets)})
-    data = data.sort_values(["order", "method", "metric", "ratio"], kind="stable")
+    data["method_order"] = data["method"].map({m: i for i, m in enumerate(methods)})
+    data = data.sort_values(["order", "method_order", "metric", "ratio"], kind="stable")
     return data.reset_index(drop=True)[
         ["dataset", "method", "label", "ratio", "metric", "mean", "std", "n"]]
 
@@ -66,10 +75,13 @@ def plot_figure2(data: pd.DataFrame, stem: Path | str, profile: str) -> list[Pat
     if data.empty:
         return []
     datasets = list(dict.fromkeys(data["dataset"]))
-    methods = [m for m in tables.MAIN_METHODS if m in set(data["method"])]
-    # Tab10 for the baselines; the proposed method in black so it stands out in every panel.
-    colours = {m: f"C{i}" for i, m in enumerate(tables.MAIN_METHODS)} | {PROPOSED: "black"}
-    markers = dict(zip(tables.MAIN_METHODS, "osD^v<>ph*"))
+    labels = dict(zip(data["method"], data["label"]))
+    methods = list(dict.fromkeys(data["method"]))  # figure2_data's order: the sweep's, then extras
+    # Tab10 for the baselines (then tab20's light shades for extras); the proposed method in
+    # black so it stands out in every panel.
+    palette = [f"C{i}" for i in range(10)] + [f"tab:{c}" for c in ("olive", "cyan", "brown", "pink", "gray")]
+    colours = {m: palette[i % len(palette)] for i, m in enumerate(methods)} | {PROPOSED: "black"}
+    markers = {m: "osD^v<>ph*XP8d"[i % 14] for i, m in enumerate(methods)}
     figure = Figure(figsize=(max(4.0 * len(datasets) + 0.5, 9.0), 6.4), layout="constrained")
     axes = figure.subplots(len(FIGURE2_METRICS), len(datasets), squeeze=False, sharex="col")
     for col, dataset in enumerate(datasets):
@@ -82,7 +94,7 @@ def plot_figure2(data: pd.DataFrame, stem: Path | str, profile: str) -> list[Pat
                     continue
                 proposed = method == PROPOSED
                 ax.errorbar(line["ratio"], line["mean"], yerr=line["std"].fillna(0.0),
-                            label=tables.MAIN_METHODS[method], color=colours[method],
+                            label=labels[method], color=colours[method],
                             marker=markers[method], markersize=4, capsize=2,
                             linewidth=2.4 if proposed else 1.2, zorder=3 if proposed else 2)
             ax.grid(True, alpha=0.3)
@@ -173,7 +185,8 @@ def weights_data(rows: pd.DataFrame, profile: str) -> pd.DataFrame:
     rows = tables.normalise_rows(rows)
     if TRAJECTORY not in rows:
         return pd.DataFrame(columns=["imputer", "dataset", "seed", "iteration", "beta", "gamma", "eta"])
-    cells = tables.ok_rows(tables.select_cells(rows, profile, "mcar", 0.2, tables.ABLATIONS))
+    table5 = next(spec for spec in tables.TABLES.values() if spec.variants_as_rows)
+    cells = tables.ok_rows(tables.select_cells(rows, profile, table5.mechanism, table5.ratio, tables.ABLATIONS))
     parts = []
     for row in cells.dropna(subset=[TRAJECTORY]).itertuples(index=False):
         trajectory = json.loads(getattr(row, TRAJECTORY))
@@ -203,7 +216,8 @@ def plot_weights(data: pd.DataFrame, imputer: str, stem: Path | str) -> list[Pat
         ax.set_xlabel("iteration", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    figure.suptitle(f"Learned weights of {imputer} (Table 5, MCAR 0.2)", fontsize=10)
+    figure.suptitle(f"Learned weights of {tables.LAYOUT.imputer_labels.get(imputer, imputer)} (Table 5)",
+                    fontsize=10)
     return _save(figure, Path(stem))
 
 
@@ -216,12 +230,12 @@ def write_figures(rows: pd.DataFrame, profile: str, out_dir: Path | str, summari
     weights = weights_data(rows, profile)
     for imputer in dict.fromkeys(weights["imputer"]):
         written += plot_weights(weights, imputer, figure_dir / f"weights_{imputer}")
+    specs = tables.table_specs(rows, profile)
     if summaries is None:
         paper = tables.load_paper()
-        summaries = {name: tables.summarise(rows, spec, profile, paper)
-                     for name, spec in tables.TABLES.items()}
+        summaries = {name: tables.summarise(rows, spec, profile, paper) for name, spec in specs.items()}
     for name, summary in summaries.items():
-        spec = tables.TABLES[name]
+        spec = specs[name]
         result = stats.friedman(tables.score_matrix(summary, spec=spec), spec.higher_is_better)
         if result.n_datasets < 1 or result.n_methods < 2:
             continue

@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from functools import lru_cache
 
 from omegaconf import OmegaConf
 
-from experiments.registry import CONF_DIR, resolve_params
+from experiments.registry import CONF_DIR, CONFIG_PATH_ENV, group_file, resolve_params
 
 AXES = ("dataset", "mechanism", "ratio", "imputer", "seed", "profile")
 #: Dataset config keys that never move a number (download layout, display): left out of the key.
@@ -102,11 +103,15 @@ def cell_key(cfg: dict, params: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- canonical configs
-@lru_cache(maxsize=None)
 def _group_node(group: str, name: str) -> dict | None:
-    """``conf/<group>/<name>.yaml`` as a plain dict (a ``defaults: [other, _self_]`` list composes)."""
-    path = CONF_DIR / group / f"{name}.yaml"
-    if not path.exists():
+    """``<config dir>/<group>/<name>.yaml`` as a plain dict (a ``defaults: [other, _self_]`` list composes)."""
+    return _group_node_in(group, name, os.environ.get(CONFIG_PATH_ENV, ""))
+
+
+@lru_cache(maxsize=None)
+def _group_node_in(group: str, name: str, config_path: str) -> dict | None:
+    path = group_file(group, name)
+    if path is None:
         return None
     node = OmegaConf.to_container(OmegaConf.load(path))
     defaults = node.pop("defaults", None) or []
@@ -137,7 +142,7 @@ def _top_level() -> dict:
 
 @lru_cache(maxsize=4096)
 def _canonical_payload(dataset: str, mechanism: str, ratio: float, imputer: str, seed: int, profile: str,
-                       data_dir: str | None) -> dict | None:
+                       data_dir: str | None, config_path: str = "") -> dict | None:
     nodes = {group: _group_node(group, name) for group, name in
              (("dataset", dataset), ("mechanism", mechanism), ("imputer", imputer), ("profile", profile))}
     if any(node is None for node in nodes.values()):
@@ -154,7 +159,7 @@ def canonical_payload(identity: dict, data_dir=None) -> dict | None:
     """What :func:`cell_payload` gives for ``identity`` (a mapping with the :data:`AXES`) at ``conf/``'s values."""
     return _canonical_payload(str(identity["dataset"]), str(identity["mechanism"]), float(identity["ratio"]),
                               str(identity["imputer"]), int(identity["seed"]), str(identity["profile"]),
-                              None if data_dir is None else str(data_dir))
+                              None if data_dir is None else str(data_dir), os.environ.get(CONFIG_PATH_ENV, ""))
 
 
 def canonical_key(identity: dict, data_dir=None) -> str | None:

@@ -14,22 +14,41 @@ the budget cuts of the ``smoke`` and ``quick`` profiles (``paper`` uses the defa
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-RESERVED = ("name", "profiles")
+RESERVED = ("name", "label", "profiles")  # yaml keys that are not constructor arguments
+#: Folders of a user's own configs (``<dir>/imputer/<name>.yaml``, ``<dir>/dataset/…``), searched after
+#: ``conf/``; ``python -m experiments.run`` adds them to Hydra's search path.
+CONFIG_PATH_ENV = "METAGAIN_CONFIG_PATH"
+
+
+def config_dirs() -> list[Path]:
+    """``conf/``, then every folder named in ``$METAGAIN_CONFIG_PATH`` (``os.pathsep``-separated)."""
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if p]
+    return [CONF_DIR] + extra
+
+
+def group_file(group: str, name: str) -> Path | None:
+    """The first ``<dir>/<group>/<name>.yaml`` of :func:`config_dirs`, or None."""
+    for folder in config_dirs():
+        path = folder / group / f"{name}.yaml"
+        if path.exists():
+            return path
+    return None
 
 
 def imputer_names() -> list[str]:
-    """Every imputer key, from the files in ``conf/imputer/``."""
-    return sorted(p.stem for p in (CONF_DIR / "imputer").glob("*.yaml"))
+    """Every imputer key: the files in ``conf/imputer/`` and in the user's config folders."""
+    return sorted({p.stem for folder in config_dirs() for p in (folder / "imputer").glob("*.yaml")})
 
 
 def load_imputer_conf(name: str) -> DictConfig:
-    path = CONF_DIR / "imputer" / f"{name}.yaml"
-    if not path.exists():
+    path = group_file("imputer", name)
+    if path is None:
         raise ValueError(f"Unknown imputer {name!r}; choose one of {imputer_names()}.")
     return OmegaConf.load(path)
 

@@ -22,16 +22,16 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from experiments import figures, stats, tables
+from experiments.paper import PROPOSED
 
 HELD, NOT_HELD, NOT_MEASURED = "held", "not held", "not yet measured"
 CALIBRATION_MD = tables.ROOT / "results" / "calibration.md"
 PROFILE_DIR = tables.ROOT / "conf" / "profile"
-TARGET = "metagain"
-# What each table's scores are divided by in the "ratio to" section.
-REFERENCE = {"table5": "none", "supplement_mcar": "GAIN", "supplement_mar": "GAIN",
-             "supplement_mnar": "GAIN"}
-SINGLES = ("metagain_id", "metagain_mn", "metagain_tr")
-PAIRS = ("metagain_id_mn", "metagain_id_tr", "metagain_mn_tr")
+TARGET = PROPOSED
+# Table 5's variants with one and with two components on (from each yaml's switches).
+SINGLES = tuple(k for k, flags in tables.ABLATIONS.items() if sum(flags) == 1)
+PAIRS = tuple(k for k, flags in tables.ABLATIONS.items() if sum(flags) == 2)
+TABLE5 = next(name for name, spec in tables.TABLES.items() if spec.variants_as_rows)
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,8 @@ def mn_beats_id_tr(summary5: pd.DataFrame, value: str = "ours_mean") -> tuple[st
 def _ablation_cells(rows: pd.DataFrame, profile: str) -> pd.DataFrame:
     """Table 5's ok rows, one per (dataset, variant, seed)."""
     rows = tables.normalise_rows(rows)
-    cells = tables.select_cells(rows, profile, "mcar", 0.2, tables.ABLATIONS)
+    spec = tables.TABLES[TABLE5]
+    cells = tables.select_cells(rows, profile, spec.mechanism, spec.ratio, tables.ABLATIONS)
     return tables.ok_rows(cells)
 
 
@@ -263,20 +264,22 @@ def ratio_robust(data: pd.DataFrame) -> tuple[str, list[str]]:
     outcomes, lines = [], []
     if data.empty:
         return NOT_MEASURED, lines
+    data = data[data["method"].isin(tables.LAYOUT.figure2_methods)]  # the paper's methods: no extras
+    labels = dict(zip(data["method"], data["label"]))
     for (dataset, metric), part in data.groupby(["dataset", "metric"], sort=False):
         higher = metric == "Accuracy"
         grid = part.pivot(index="ratio", columns="method", values="mean")
-        if figures.PROPOSED not in grid:
+        if PROPOSED not in grid:
             continue
         points = []
         for ratio, scores in grid.iterrows():
-            others = scores.drop(figures.PROPOSED).dropna()
-            if not np.isfinite(scores[figures.PROPOSED]) or others.empty:
+            others = scores.drop(PROPOSED).dropna()
+            if not np.isfinite(scores[PROPOSED]) or others.empty:
                 continue
             best_other = others.max() if higher else others.min()
-            margin = (scores[figures.PROPOSED] - best_other) * (1 if higher else -1)
+            margin = (scores[PROPOSED] - best_other) * (1 if higher else -1)
             won = margin > 0
-            winner = "✓" if won else tables.MAIN_METHODS[others.idxmax() if higher else others.idxmin()]
+            winner = "✓" if won else labels[others.idxmax() if higher else others.idxmin()]
             points.append((won, f"{ratio:g} {winner} ({margin:+.3f})"))
         if len(points) >= 2:
             outcomes += [won for won, _ in points]
@@ -334,7 +337,7 @@ def evaluate_claims(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.Da
     paper = tables.load_paper() if paper is None else paper
     summary5 = summaries.get("table5")
     if summary5 is None:
-        summary5 = tables.summarise(rows, tables.TABLES["table5"], profile, paper)
+        summary5 = tables.summarise(rows, tables.TABLES[TABLE5], profile, paper)
     no_rows = rows.iloc[0:0]
     paper_only = {name: tables.summarise(no_rows, tables.TABLES[name], profile, paper,
                                          datasets=tables.DATASETS) for name in tables.PAPER_TABLES}
@@ -410,9 +413,9 @@ def _rank_of(scores: pd.Series, method: str, higher_is_better: bool) -> str:
     return f"{int(ranks[method])}/{len(scores)}"
 
 
-def table_section(name: str, summary: pd.DataFrame) -> list[str]:
+def table_section(name: str, summary: pd.DataFrame, spec=None) -> list[str]:
     """Markdown section for one table: winners and tau per dataset, ratios, Friedman, Wilcoxon."""
-    spec = tables.TABLES[name]
+    spec = tables.TABLES[name] if spec is None else spec
     ours = tables.score_matrix(summary, "ours_mean", spec=spec)
     paper = tables.score_matrix(summary, "paper", spec=spec)
     target, higher = spec.target, spec.higher_is_better
@@ -438,8 +441,8 @@ def table_section(name: str, summary: pd.DataFrame) -> list[str]:
                         f"{target} rank (paper)", "Kendall τ"], body, text_columns=3)
     lines += ["", f"Mean Kendall τ over {len(taus)} datasets: {_f(np.mean(taus) if taus else np.nan, 2)}.", ""]
 
-    reference = REFERENCE.get(name, "Mean")
-    if reference in ours.columns and ours[reference].notna().any():
+    reference = spec.baseline_label
+    if reference is not None and reference in ours.columns and ours[reference].notna().any():
         ratio_ours, ratio_paper = stats.ratio_to(ours, reference), stats.ratio_to(paper, reference)
         columns = [c for c in ours.columns if c != reference and ours[c].notna().any()]
         lines += [f"### Ratio to {reference}", "",
@@ -557,7 +560,7 @@ def figure2_section(data: pd.DataFrame) -> list[str]:
         return lines + ["Not measured yet.", ""]
     for (dataset, metric), part in data.groupby(["dataset", "metric"], sort=False):
         grid = part.pivot(index="ratio", columns="label", values="mean")
-        grid = grid[[label for label in tables.MAIN_METHODS.values() if label in grid.columns]]
+        grid = grid[list(dict.fromkeys(part["label"]))]  # figure2_data's order: the sweep's, then extras
         lines += [f"### {_label(dataset)}: {metric}", ""]
         body = [[f"{ratio:g}"] + [_f(v) for v in grid.loc[ratio]] +
                 [_winner(grid.loc[ratio], metric == "Accuracy")] for ratio in grid.index]
@@ -595,9 +598,10 @@ def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataF
             lines += ["", f"The same rule on the paper's own numbers: {claim.paper_verdict}.", ""]
             lines += [f"- {line}" for line in claim.paper_evidence]
         lines.append("")
-    for name in tables.TABLES:
+    specs = tables.table_specs(rows, profile)
+    for name in specs:
         if name in summaries:
-            lines += table_section(name, summaries[name])
+            lines += table_section(name, summaries[name], specs[name])
     lines += figure2_section(figure2)
     lines += weights_section(rows, profile)
     lines += calibration_section(summaries, calibration)
@@ -621,7 +625,8 @@ def build_outputs(rows: pd.DataFrame, profile: str, out_dir: Path | str, command
     rows = tables.normalise_rows(rows)
     present = rows.loc[rows["profile"] == profile, "dataset"].dropna().unique()
     datasets = tables.ordered_datasets(set(profile_conf.get("datasets") or []) | set(present))
-    summaries = tables.write_tables(rows, profile, out_dir, datasets=datasets)
+    summaries = tables.write_tables(rows, profile, out_dir, datasets=datasets,
+                                    specs=tables.table_specs(rows, profile))
     figure2 = figures.figure2_data(rows, profile, profile_conf.get("figure2_datasets"))
     figures.write_figures(rows, profile, out_dir, summaries, profile_conf.get("figure2_datasets"))
     report = out_dir / "REPORT.md"

@@ -26,14 +26,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
 
 from experiments import report, tables
 from experiments.registry import imputer_names
 
 SWEEP_DIR = tables.ROOT / "conf" / "sweep"
-SWEEPS = ("table1", "table2", "table3", "table4", "table5", "figure2", "supplement")
+SWEEPS = tuple(tables.LAYOUT.sweeps)  # conf/sweep/*.yaml in their `sweep.order`
 AXES = ("dataset", "mechanism", "ratio", "imputer", "seed")
 FINISHED = ("ok", "invalid", "failed", "skipped")  # a row of the current code exists
 LAUNCHERS = ("joblib", "local", "submitit_local", "submitit_slurm", "slurm")  # local/slurm: conf/hydra/launcher presets
@@ -41,32 +39,31 @@ LAUNCHERS = ("joblib", "local", "submitit_local", "submitit_slurm", "slurm")  # 
 
 def sweep_params(sweep: str) -> dict[str, list[str]]:
     """The grid of ``conf/sweep/<sweep>.yaml`` (``hydra.sweeper.params``), each axis expanded."""
-    path = SWEEP_DIR / f"{sweep}.yaml"
-    if not path.exists():
+    if sweep not in tables.LAYOUT.sweeps:
         raise ValueError(f"There is no sweep {sweep!r}; choose from {list(SWEEPS)}.")
-    params = OmegaConf.to_container(OmegaConf.load(path))["hydra"]["sweeper"]["params"]
-    parser = OverridesParser.create()
-    grid = {}
-    for key, value in params.items():
-        override = parser.parse_override(f"{key}={value}")
-        grid[key] = (list(override.sweep_string_iterator()) if override.is_sweep_override()
-                     else [override.get_value_element_as_str()])
-    return grid
+    return {axis: list(values) for axis, values in tables.LAYOUT.sweeps[sweep].grid.items()}
 
 
-def sweep_grid(sweep: str, profile: dict) -> dict[str, list[str]]:
-    """The sweep's grid at ``profile``'s budget: its datasets, seeds, ratios and imputers."""
+def sweep_grid(sweep: str, profile: dict, extras=()) -> dict[str, list[str]]:
+    """The sweep's grid at ``profile``'s budget: its datasets, seeds, ratios and imputers.
+
+    The profile's lists named by the sweep's ``datasets_from``/``ratios_from`` replace the grid's;
+    ``imputers`` narrows the grid's imputers; ``extras`` (the profile's ``extra_imputers`` and
+    ``--add-imputer``) join the sweeps whose ``sweep.extras`` is true, after the paper's methods.
+    """
+    spec = tables.LAYOUT.sweeps[sweep]
     grid = sweep_params(sweep)
-    datasets_key = "figure2_datasets" if sweep == "figure2" else "datasets"
-    if profile.get(datasets_key):
-        grid["dataset"] = [str(d) for d in profile[datasets_key]]
+    if profile.get(spec.datasets_from):
+        grid["dataset"] = [str(d) for d in profile[spec.datasets_from]]
     if profile.get("seeds") is not None:
         grid["seed"] = [str(s) for s in profile["seeds"]]
-    if sweep == "figure2" and profile.get("figure2_ratios"):
-        grid["ratio"] = [str(r) for r in profile["figure2_ratios"]]
+    if spec.ratios_from and profile.get(spec.ratios_from):
+        grid["ratio"] = [str(r) for r in profile[spec.ratios_from]]
     if profile.get("imputers"):
         allowed = set(profile["imputers"])
         grid["imputer"] = [name for name in grid["imputer"] if name in allowed]
+    if spec.extras:
+        grid["imputer"] += [name for name in extras if name not in grid["imputer"]]
     missing = [axis for axis in AXES if axis not in grid]
     if missing:
         raise ValueError(f"conf/sweep/{sweep}.yaml does not set {missing} under hydra.sweeper.params.")
@@ -118,7 +115,7 @@ def cell_seconds(rows: pd.DataFrame, profile: str) -> tuple[pd.Series, pd.Series
     return ok.groupby(["imputer", "dataset"])["seconds"].mean(), ok.groupby("imputer")["seconds"].mean()
 
 
-def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS) -> pd.DataFrame:
+def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS, extras=()) -> pd.DataFrame:
     """Per sweep: cells, ok, skipped, failed, to run (not ok), and estimated seconds left.
 
     The estimate sums, over the cells to run that were not skipped before, the mean time of
@@ -129,7 +126,7 @@ def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS) ->
     by_pair, by_imputer = cell_seconds(rows, profile_name)
     records, every = [], []
     for sweep in sweeps:
-        cells = expand(sweep_grid(sweep, profile))
+        cells = expand(sweep_grid(sweep, profile, extras))
         cells["status"] = cell_status(cells, rows, profile_name).to_numpy()
         every.append(cells)
         records.append({"sweep": sweep, **_count(cells, by_pair, by_imputer)})
@@ -235,8 +232,14 @@ def run_sweep(command: list[str], cells: pd.DataFrame, load_rows, root: Path, pr
         time.sleep(poll_seconds)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # a usage error exits 3, as experiments.run's does
+        self.print_usage(sys.stderr)
+        self.exit(3, f"{self.prog}: error: {message}\n")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         description="Run every sweep of a profile (resuming), then build its tables, figures and "
                     "REPORT.md. Arguments after `--` go to every Hydra command unchanged.")
     parser.add_argument("--profile", default="paper", help="conf/profile/<name>.yaml")
@@ -247,12 +250,24 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", default=None,
                         help="store root (default: $METAGAIN_RESULTS_DIR or results)")
     parser.add_argument("--poll", type=float, default=10.0, help="seconds between progress lines")
+    parser.add_argument("--add-imputer", action="append", default=[], metavar="NAME[,NAME]",
+                        help="run these imputers too, in Tables 1-4 and Figure 2 (after the paper's methods)")
+    parser.add_argument("--config-dir", action="append", default=[], metavar="DIR",
+                        help="a folder with your own imputer/<name>.yaml (or dataset/...): added to "
+                             "$METAGAIN_CONFIG_PATH for every command and for the report")
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
 
+    from experiments.registry import CONFIG_PATH_ENV
     from experiments.store import load_rows
 
+    if args.config_dir:
+        missing = [d for d in args.config_dir if not Path(d).is_dir()]
+        if missing:
+            parser.error(f"--config-dir {', '.join(missing)} is not a folder.")
+        known = [p for p in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if p]
+        os.environ[CONFIG_PATH_ENV] = os.pathsep.join(known + [str(Path(d).resolve()) for d in args.config_dir])
     profile_path = report.PROFILE_DIR / f"{args.profile}.yaml"
     if not profile_path.exists():
         parser.error(f"There is no profile {args.profile!r} (looked for {profile_path}).")
@@ -263,18 +278,20 @@ def main(argv=None) -> int:
         parser.error(f"Unknown sweeps {unknown}; choose from {', '.join(SWEEPS)}.")
     root = report.results_root(args.results_dir)
     n_jobs = args.jobs or default_jobs()
+    extras = list(dict.fromkeys([str(n) for n in profile.get("extra_imputers") or []]
+                                + [n.strip() for item in args.add_imputer for n in item.split(",") if n.strip()]))
 
     if args.plan:
         rows = load_rows(root, which="all")
         print(f"profile {args.profile}, store {root}/runs")
-        print(format_plan(plan(rows, args.profile, profile, sweeps), n_jobs))
+        print(format_plan(plan(rows, args.profile, profile, sweeps, extras), n_jobs))
         for sweep in sweeps:
-            command = sweep_command(sweep, sweep_grid(sweep, profile), args.profile, args.launcher,
+            command = sweep_command(sweep, sweep_grid(sweep, profile, extras), args.profile, args.launcher,
                                     n_jobs, args.results_dir, extra)
             print(f"\n{sweep}: {shlex.join(['python'] + command[1:])}")
         return 0
 
-    grids = {sweep: sweep_grid(sweep, profile) for sweep in sweeps}
+    grids = {sweep: sweep_grid(sweep, profile, extras) for sweep in sweeps}
     unregistered = sorted({name for grid in grids.values() for name in grid["imputer"]}
                           - set(imputer_names()))
     if unregistered:

@@ -31,6 +31,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from experiments.config import register_schema
+from experiments.registry import config_dirs
 from experiments.runner import EnvironmentFault, run_cell
 
 register_schema()
@@ -130,6 +131,9 @@ def summary_line(counts: Counter) -> str:
 
 def cli() -> int:
     """Run ``main`` under Hydra, then print the summary and return the exit code."""
+    user_dirs = config_dirs()[1:]  # $METAGAIN_CONFIG_PATH: a user's own imputer and dataset yamls
+    if user_dirs and not any(arg.startswith("hydra.searchpath") for arg in sys.argv[1:]):
+        sys.argv.append("hydra.searchpath=[" + ",".join(f"file://{d}" for d in user_dirs) + "]")
     inherited = os.environ.get(OUTCOMES_ENV)
     folder = Path(inherited) if inherited else _new_outcomes_folder()
     os.environ[OUTCOMES_ENV] = str(folder)

@@ -11,151 +11,39 @@ byte-identical whenever the numbers are. ``PROVENANCE.md`` beside them says what
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from experiments import paper as _paper
+from experiments.paper import COMPONENTS, Column, TableSpec, ablation_label  # noqa: F401 (re-exported)
+
 ROOT = Path(__file__).resolve().parent.parent
 PAPER_CSV = ROOT / "results" / "reference" / "paper_tables.csv"
 MISSING = "—"
-COMPLETE = "complete"  # Table 4's column of accuracy on the uncorrupted data
 
-# The paper's dataset order (its tables' rows) and labels; "Anuram" in the paper is Anuran.
-DATASETS = ("wireless", "yeast", "balance", "valley", "wine", "connect", "letter", "turkiye",
-            "chess", "anuran", "heart")
-DATASET_LABELS = {
-    "wireless": "Wireless", "yeast": "Yeast", "balance": "Balance", "valley": "Valley",
-    "wine": "Wine", "connect": "Connect", "letter": "Letter", "turkiye": "Turkiye",
-    "chess": "Chess", "anuran": "Anuran", "heart": "Heart",
-}
-
-# The paper's ten methods in its column order: imputer key -> paper label.
-MAIN_METHODS = {
-    "mean": "Mean", "knni": "KNNI", "xgbi": "XGBI", "missfi": "MissFI", "pcai": "PCAI",
-    "midae": "MIDAE", "vaei": "VAEI", "hivae": "HIVAE", "gain": "GAIN", "metagain": "Meta-GAIN",
-}
-# Table 5's rows in the paper's order: imputer key -> which components are on (ID, MN, TR).
-ABLATIONS = {
-    "metagain_none": (False, False, False),
-    "metagain_id": (True, False, False),
-    "metagain_mn": (False, True, False),
-    "metagain_tr": (False, False, True),
-    "metagain_id_mn": (True, True, False),
-    "metagain_id_tr": (True, False, True),
-    "metagain_mn_tr": (False, True, True),
-    "metagain": (True, True, True),
-}
-COMPONENTS = ("ID", "MN", "TR")
-SUPPLEMENT_METHODS = {"remasker": "ReMasker", "hyperimpute": "HyperImpute"}
+# The paper's layout comes from conf/ through one loader (experiments/paper.py): no list of
+# methods or datasets is written here.
+LAYOUT = _paper.load()
+DATASETS = LAYOUT.datasets                 # the paper's order (its tables' rows)
+DATASET_LABELS = LAYOUT.dataset_labels
+METHOD_LABELS = LAYOUT.methods             # the paper's compared methods, in its column order
+ABLATIONS = LAYOUT.ablations               # Table 5's variants: key -> (ID, MN, TR)
+TABLES: dict[str, TableSpec] = LAYOUT.tables
+PAPER_TABLES = LAYOUT.paper_tables
 
 IDENTITY = ["dataset", "mechanism", "ratio", "imputer", "seed", "profile"]
 STORE_COLUMNS = IDENTITY + [
     "cell_key", "status", "error", "metric_armse_test", "metric_armse_train", "metric_rmse_test",
     "metric_rmse_train", "metric_accuracy", "metric_accuracy_complete", "metric_diversity_std",
     "metric_armse_mean_draw", "metric_realised_ratio", "metric_coverage", "metric_coverage_nominal",
-    "metric_crps", "metric_brier", "info_beta", "info_gamma", "info_eta",
+    "metric_crps", "metric_brier", "metric_accuracy_native", "metric_accuracy_indicator",
+    "info_beta", "info_gamma", "info_eta",
     "fit_seconds", "transform_seconds", "peak_memory_mb", "device", "git_sha",
 ]
-STORE_METRIC = {"ARMSE": "metric_armse_test", "accuracy": "metric_accuracy"}
 SUMMARY_COLUMNS = ["table", "dataset", "method", "label", "ours_mean", "ours_std", "n_seeds", "paper",
                    "delta", "best", "paper_best", "note_kind", "note"]
-
-
-def ablation_label(flags: tuple[bool, bool, bool]) -> str:
-    """'ID+MN' style name of an ablation variant ('none' when every component is off)."""
-    on = [name for name, flag in zip(COMPONENTS, flags) if flag]
-    return "+".join(on) if on else "none"
-
-
-@dataclass(frozen=True)
-class Column:
-    """One compared method of a table.
-
-    ``paper_label`` is its name in the paper's CSV (None: the paper has no value for it);
-    ``compete`` is False for reference columns (Complete, GAIN beside the ablation) that are
-    never marked best.
-    """
-
-    key: str
-    label: str
-    paper_label: str | None
-    compete: bool = True
-    flags: tuple[bool, bool, bool] | None = None  # ablation components (ID, MN, TR)
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """Which cells a table shows and how: metric, mechanism, ratio and the methods compared."""
-
-    name: str
-    caption: str
-    paper_metric: str  # "ARMSE" | "accuracy" (the paper CSV's metric)
-    mechanism: str  # store spelling: mcar | mar | mnar
-    ratio: float
-    columns: tuple[Column, ...]
-    variants_as_rows: bool = False  # Table 5: methods down the side, datasets across
-
-    @property
-    def title(self) -> str:
-        """'Table 1', or 'Supplement (MAR)' for the supplementary tables."""
-        if self.name.startswith("table"):
-            return f"Table {self.name[len('table'):]}"
-        return f"Supplement ({self.mechanism.upper()})"
-
-    @property
-    def metric(self) -> str:
-        return STORE_METRIC[self.paper_metric]
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.paper_metric == "accuracy"
-
-    @property
-    def imputers(self) -> list[str]:
-        return [c.key for c in self.columns if c.key != COMPLETE]
-
-    @property
-    def target(self) -> str:
-        """Label of the proposed method's column (all-on Meta-GAIN)."""
-        return next(c.label for c in self.columns if c.key == "metagain")
-
-
-def _main_columns() -> tuple[Column, ...]:
-    return tuple(Column(key, label, label) for key, label in MAIN_METHODS.items())
-
-
-def _armse_table(name: str, mechanism: str) -> TableSpec:
-    return TableSpec(name, f"ARMSE of all methods at 20% missing under {mechanism.upper()}",
-                     "ARMSE", mechanism, 0.2, _main_columns())
-
-
-def _supplement_table(mechanism: str) -> TableSpec:
-    columns = (Column("metagain", "Meta-GAIN", "Meta-GAIN"), Column("gain", "GAIN", "GAIN")) + tuple(
-        Column(key, label, None) for key, label in SUPPLEMENT_METHODS.items())
-    return TableSpec(f"supplement_{mechanism}",
-                     f"ARMSE of the supplementary baselines at 20% missing under {mechanism.upper()}",
-                     "ARMSE", mechanism, 0.2, columns)
-
-
-TABLES: dict[str, TableSpec] = {
-    "table1": _armse_table("table1", "mcar"),
-    "table2": _armse_table("table2", "mar"),
-    "table3": _armse_table("table3", "mnar"),
-    "table4": TableSpec(
-        "table4", "XGBoost accuracy after imputation at 20% missing under MCAR", "accuracy", "mcar",
-        0.2, (Column(COMPLETE, "Complete", "Complete", compete=False),) + _main_columns()),
-    "table5": TableSpec(
-        "table5", "ARMSE of the ablation of Meta-GAIN's components at 20% missing under MCAR",
-        "ARMSE", "mcar", 0.2,
-        tuple(Column(key, ablation_label(flags), f"Meta-GAIN[{ablation_label(flags)}]", flags=flags)
-              for key, flags in ABLATIONS.items())
-        + (Column("gain", "GAIN (Table 1)", "GAIN", compete=False),),
-        variants_as_rows=True),
-    **{f"supplement_{m}": _supplement_table(m) for m in ("mcar", "mar", "mnar")},
-}
-PAPER_TABLES = ("table1", "table2", "table3", "table4", "table5")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -256,15 +144,18 @@ def summarise(rows: pd.DataFrame, spec: TableSpec, profile: str, paper: dict,
         datasets = ordered_datasets(cells["dataset"].dropna().unique())
     aggregate = ["mean", "std", "count"]  # std over seeds with ddof=1: NaN for a single seed
     ours = ok.dropna(subset=[spec.metric]).groupby(["dataset", "imputer"])[spec.metric].agg(aggregate)
-    # Complete accuracy depends on (dataset, seed) only; any imputer's row of that seed holds it.
-    complete = ok.dropna(subset=["metric_accuracy_complete"]).groupby(["dataset", "seed"])[
-        "metric_accuracy_complete"].first().groupby(level="dataset").agg(aggregate)
+    # A reference column (Complete accuracy, …) depends on (dataset, seed) only: any row of that
+    # seed holds it.
+    references = {c.row_metric: ok.dropna(subset=[c.row_metric]).groupby(["dataset", "seed"])[c.row_metric]
+                  .first().groupby(level="dataset").agg(aggregate)
+                  for c in spec.columns if c.row_metric is not None and c.row_metric in ok}
     not_ok = dict(list(cells[cells["status"] != "ok"].groupby(["dataset", "imputer"])))
     records = []
     for dataset in datasets:
         for column in spec.columns:
-            if column.key == COMPLETE:
-                found = complete.loc[dataset] if dataset in complete.index else None
+            if column.row_metric is not None:
+                reference = references.get(column.row_metric)
+                found = reference.loc[dataset] if reference is not None and dataset in reference.index else None
                 note_kind, note = "", ""
             else:
                 key = (dataset, column.key)
@@ -457,15 +348,30 @@ def to_csv(summary: pd.DataFrame) -> str:
 
 # --------------------------------------------------------------------------- files
 
+def extra_imputers(rows: pd.DataFrame, profile: str) -> dict[str, str]:
+    """Imputers with rows of ``profile`` that no sweep of the paper's layout lists: key → label."""
+    rows = normalise_rows(rows)
+    present = rows.loc[(rows["profile"] == profile) & (rows["status"] == "ok"), "imputer"].dropna()
+    return _paper.extra_imputers(set(present), LAYOUT)
+
+
+def table_specs(rows: pd.DataFrame, profile: str) -> dict[str, TableSpec]:
+    """The tables of ``profile``: the paper's layout, with the extra imputers its rows hold appended
+    to the tables that take extras (after the paper's methods, no paper value)."""
+    extras = extra_imputers(rows, profile)
+    return {name: spec.with_extras(extras) for name, spec in TABLES.items()}
+
+
 def write_tables(rows: pd.DataFrame, profile: str, out_dir: Path | str, paper: dict | None = None,
-                 datasets=None, names=None) -> dict[str, pd.DataFrame]:
+                 datasets=None, names=None, specs: dict | None = None) -> dict[str, pd.DataFrame]:
     """Write ``<out_dir>/tables/<name>.{md,tex,csv}`` for every table; return their summaries."""
     paper = load_paper() if paper is None else paper
+    specs = TABLES if specs is None else specs
     table_dir = Path(out_dir) / "tables"
     table_dir.mkdir(parents=True, exist_ok=True)
     summaries = {}
-    for name in names or TABLES:
-        spec = TABLES[name]
+    for name in names or specs:
+        spec = specs[name]
         summary = summarise(rows, spec, profile, paper, datasets=datasets)
         summaries[name] = summary
         (table_dir / f"{name}.md").write_text(to_markdown(summary, spec, profile), encoding="utf-8")
