@@ -226,6 +226,7 @@ class PCAImputer(BaseImputer):
         self.ncp_ = ncp
         self.mean_, self.std_ = model.mean, model.std
         self.loadings_, self.shrink_ = model.loadings, model.shrink
+        self.n_iter_ = model.n_iter  # scikit-learn's name for the passes an estimator with max_iter made
         self.info_ = {"ncp": ncp, "n_iter": model.n_iter}
 
     def _transform(self, X):

@@ -25,7 +25,7 @@ from experiments import keys, metrics, store
 from experiments.data import Dataset, DataError, DataFileError, Scaler, load_dataset, subsample
 from experiments.masks import MaskError, draw_mask
 from experiments.registry import CONF_DIR, instantiate_imputer, resolve_params
-from experiments.scoring import SCORE_VERSION, complete_unit_scale, score, score_draws
+from experiments.scoring import SCORE_VERSION, complete_unit_scale, downstream_references, score, score_draws
 from experiments.split import stratified_split
 from metagain.base import MissingExtraError
 
@@ -156,18 +156,31 @@ def cached_mask(cfg: dict, dataset: Dataset, train_idx: np.ndarray, X_true01: np
 
 def complete_accuracy(cfg: dict, prepared: dict) -> float:
     """The same classifier on the uncorrupted data (cached per dataset, seed, rows, classifier)."""
-    key = keys.hash_payload({"dataset": cfg["dataset"], "data_hash": prepared["dataset"].content_hash,
-                             "seed": int(cfg["seed"]), "max_rows": cfg["profile"].get("max_rows"),
-                             "classifier": cfg["classifier"], "score_version": SCORE_VERSION})
-    path = Path(cfg["results_dir"]) / "cache" / f"complete-{cfg['dataset']['key']}-{key}.json"
+    ds, tr, te = prepared["dataset"], prepared["train_idx"], prepared["test_idx"]
+    key = {"seed": int(cfg["seed"])}
+    return cached_scores(cfg, prepared, "complete", key, lambda: {"accuracy": metrics.xgb_accuracy(
+        ds.X[tr], ds.y[tr], ds.X[te], ds.y[te], dict(cfg["classifier"]), int(cfg["seed"]),
+        int(cfg.get("threads", 1)))})["accuracy"]
+
+
+def reference_accuracies(cfg: dict, prepared: dict) -> dict:
+    """Table 4's imputer-free references (:func:`scoring.downstream_references`), cached per mask."""
+    key = {"seed": int(cfg["seed"]), "mechanism": cfg["mechanism"], "ratio": float(cfg["ratio"])}
+    return cached_scores(cfg, prepared, "references", key, lambda: downstream_references(prepared, cfg))
+
+
+def cached_scores(cfg: dict, prepared: dict, kind: str, key: dict, compute) -> dict:
+    """``compute()`` once per (``kind``, ``key``, dataset content, rows, classifier, scoring version)."""
+    digest = keys.hash_payload({**key, "dataset": cfg["dataset"], "data_hash": prepared["dataset"].content_hash,
+                                "max_rows": cfg["profile"].get("max_rows"), "classifier": cfg["classifier"],
+                                "score_version": SCORE_VERSION})
+    path = Path(cfg["results_dir"]) / "cache" / f"{kind}-{cfg['dataset']['key']}-{digest}.json"
     cached = store.read_json(path) if path.exists() else None
     if cached is not None:
-        return float(cached["accuracy"])
-    ds, tr, te = prepared["dataset"], prepared["train_idx"], prepared["test_idx"]
-    acc = metrics.xgb_accuracy(ds.X[tr], ds.y[tr], ds.X[te], ds.y[te], dict(cfg["classifier"]),
-                               int(cfg["seed"]), int(cfg.get("threads", 1)))
-    store.write_json_atomic(path, {"accuracy": acc})
-    return acc
+        return cached
+    scores = compute()
+    store.write_json_atomic(path, scores)
+    return scores
 
 
 # ---------------------------------------------------------------------------- the cell
@@ -261,6 +274,7 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
         row["transform_seconds"] = time.perf_counter() - started
         row.update(score(imputed, prepared, cfg))
         row["metric_accuracy_complete"] = complete_accuracy(cfg, prepared)
+        row.update(reference_accuracies(cfg, prepared))
         if callable(getattr(imputer, "_sample", None)):
             row.update(score_draws(imputer.sample(X[te], int(cfg["n_draws"])), prepared))
         for name, value in (getattr(imputer, "info_", None) or {}).items():

@@ -115,3 +115,31 @@ def score_draws(draws_scaled: np.ndarray, prepared: dict) -> dict:
         "metric_crps": spread["crps"],
         "metric_brier": spread["brier"],
     }
+
+
+def downstream_references(prepared: dict, cfg: dict) -> dict:
+    """Table 4's references that need no imputer, on the same split, mask and classifier.
+
+    * ``metric_accuracy_native``: XGBoost trained and tested on the data with its holes (its
+      native missing-value handling: each split learns a default direction for missing values;
+      Chen & Guestrin 2016, "XGBoost", §3.4 sparsity-aware split finding);
+    * ``metric_accuracy_indicator``: mean imputation (the mode for categorical columns, from the
+      observed training values) plus one 0/1 missing-indicator column per feature that has a
+      hidden entry (the "missing indicator" method; e.g. Little & Rubin 2019, §3.4).
+    """
+    ds, hidden = prepared["dataset"], prepared["hidden"]
+    tr, te = prepared["train_idx"], prepared["test_idx"]
+    classifier, seed, threads = dict(cfg["classifier"]), int(cfg["seed"]), int(cfg.get("threads", 1))
+    holes = np.where(hidden, np.nan, ds.X)
+    fill = np.nanmean(holes[tr], axis=0)
+    for j in np.flatnonzero(ds.schema.is_categorical):
+        observed = holes[tr, j][~np.isnan(holes[tr, j])].astype(int)
+        fill[j] = np.argmax(np.bincount(observed, minlength=ds.schema.n_categories[j]))
+    indicated = np.flatnonzero(hidden.any(axis=0))
+    with_indicators = np.hstack([np.where(hidden, fill, ds.X), hidden[:, indicated].astype(float)])
+    y = ds.y
+    return {
+        "metric_accuracy_native": metrics.xgb_accuracy(holes[tr], y[tr], holes[te], y[te], classifier, seed, threads),
+        "metric_accuracy_indicator": metrics.xgb_accuracy(with_indicators[tr], y[tr], with_indicators[te], y[te],
+                                                          classifier, seed, threads),
+    }

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from metagain.schema import Schema
 
 
 class TrainingDivergedError(RuntimeError):
     """Raised when a model's loss or output becomes NaN/inf during training."""
-
-
-def check_input(X, *, name: str = "X") -> np.ndarray:
-    """Return ``X`` as a 2-D float array; NaN marks missing, inf is an error."""
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (rows, features); got shape {X.shape}.")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {X.shape}); pass at least one row and column.")
-    if np.isinf(X).any():
-        raise ValueError(f"{name} contains inf; only NaN may mark a missing entry.")
-    return X
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -89,7 +77,7 @@ class BaseImputer(TransformerMixin, BaseEstimator):
     version = "1"
 
     def fit(self, X, y=None, schema: Schema | None = None):
-        X = check_input(X)
+        X = self._validate(X, reset=True)
         schema = Schema.all_numeric(X.shape[1]) if schema is None else schema
         schema.check_width(X.shape[1])
         empty = np.flatnonzero(np.isnan(X).all(axis=0))
@@ -103,13 +91,12 @@ class BaseImputer(TransformerMixin, BaseEstimator):
             if y.shape[0] != X.shape[0]:
                 raise ValueError(f"y has {y.shape[0]} labels but X has {X.shape[0]} rows.")
         self.schema_ = schema
-        self.n_features_in_ = X.shape[1]
         self._fit(X, y, schema)
         return self
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "schema_")
-        X = self._check_transform_input(X)
+        X = self._validate(X, reset=False)
         filled = np.asarray(self._transform(X), dtype=float)
         return self._finish(X, filled)
 
@@ -123,16 +110,21 @@ class BaseImputer(TransformerMixin, BaseEstimator):
             raise NotImplementedError(f"{type(self).__name__} does not draw multiple imputations.")
         if int(n) < 1:
             raise ValueError(f"n must be a positive number of draws, got {n}.")
-        X = self._check_transform_input(X)
+        X = self._validate(X, reset=False)
         draws = np.asarray(self._sample(X, int(n)), dtype=float)
         return np.stack([self._finish(X, d) for d in draws])
 
     # ------------------------------------------------------------------ helpers
-    def _check_transform_input(self, X) -> np.ndarray:
-        X = check_input(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} columns; the imputer was fit on {self.n_features_in_}.")
-        return X
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN marks a missing entry: it is the input, not an error
+        return tags
+
+    def _validate(self, X, *, reset: bool) -> np.ndarray:
+        """scikit-learn's own validation: 2-D float, NaN allowed, no inf, no sparse, no complex,
+        non-empty; ``n_features_in_`` set at fit (``reset``) and checked after it."""
+        return validate_data(self, X, reset=reset, dtype=float, ensure_all_finite="allow-nan",
+                             ensure_min_samples=1, ensure_min_features=1)
 
     def _finish(self, X: np.ndarray, filled: np.ndarray) -> np.ndarray:
         if filled.shape != X.shape:

@@ -1,4 +1,8 @@
-"""The common contract, run over every imputer in ``conf/imputer/`` at the smoke budget."""
+"""The common contract, run over every imputer in ``conf/imputer/`` at the smoke budget.
+
+It is also the validator for your own imputer: put its yaml in ``<dir>/imputer/<name>.yaml`` and
+run ``METAGAIN_CONFIG_PATH=<dir> pytest tests/test_imputer_contract.py -k <name>``.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +31,11 @@ def split(mixed):
 
 def _fit_transform(name, split, seed=0):
     X_train, y_train, X_test, schema = split
+    from experiments.runner import fit_arguments
+
+    imputer = _build(name, seed)
     try:
-        imputer = _build(name, seed).fit(X_train, y_train, schema=schema)
+        imputer.fit(X_train, **fit_arguments(imputer, y_train, schema))  # as the runner calls it
     except MissingExtraError as err:
         pytest.skip(f"{name}: optional extra not installed ({err})")
     return imputer, imputer.transform(X_train), imputer.transform(X_test)
@@ -57,7 +64,7 @@ def test_same_seed_same_output(name, split):
 def test_sample_draws_if_offered(name, split):
     _, _, X_test, _ = split
     imputer, _, _ = _fit_transform(name, split)
-    if not hasattr(imputer, "_sample"):
+    if not callable(getattr(imputer, "_sample", None)):
         pytest.skip(f"{name} does not offer multiple imputation")
     draws = imputer.sample(X_test, 3)
     assert draws.shape == (3,) + X_test.shape
@@ -72,3 +79,22 @@ def test_transform_before_fit_is_an_error(name):
 
     with pytest.raises(NotFittedError):
         _build(name).transform(np.full((3, 6), 0.5))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scikit_learn_estimator_checks_pass(name):
+    """scikit-learn's own estimator checks, run as a client would (NaN allowed by the tags)."""
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    imputer = _build(name)
+    try:
+        _build(name).fit(np.random.default_rng(0).random((20, 3)))
+    except MissingExtraError as err:
+        pytest.skip(f"{name}: optional extra not installed ({err})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(imputer, on_fail=None)
+    failed = [r for r in results if r["status"] == "failed"]
+    assert not failed, [(r["check_name"], str(r["exception"])[:200]) for r in failed]

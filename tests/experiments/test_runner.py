@@ -221,3 +221,23 @@ def test_metagain_row_has_learned_weights_and_trace_on_request(tmp_path):
         assert row[key] is not None and row[key] >= 0, key
     trace = json.loads(open(row["trace_file"]).read())
     assert len(trace) == row["param_iterations"] and {"beta", "gamma", "eta"} <= set(trace[-1])
+
+
+def test_downstream_references_equal_complete_accuracy_without_holes(tmp_path):
+    """With nothing hidden, XGBoost on holes and mean+indicators see the complete data."""
+    from omegaconf import OmegaConf
+
+    from experiments.runner import complete_accuracy, prepare_cell
+    from experiments.scoring import downstream_references
+
+    cfg = OmegaConf.to_container(compose_cell(["dataset=heart", "profile=smoke", f"results_dir={tmp_path}"]),
+                                 resolve=True)
+    prepared = prepare_cell(cfg)
+    complete = complete_accuracy(cfg, prepared)
+    none_hidden = {**prepared, "hidden": np.zeros_like(prepared["hidden"])}
+    assert downstream_references(none_hidden, cfg) == {"metric_accuracy_native": complete,
+                                                       "metric_accuracy_indicator": complete}
+    with_holes = downstream_references(prepared, cfg)
+    assert all(0 < v <= 1 for v in with_holes.values())
+    row = run_cell(compose_cell(["dataset=heart", "profile=smoke", f"results_dir={tmp_path}", "imputer=mean"]))
+    assert {k: row[k] for k in with_holes} == with_holes
