@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from experiments import figures, report, reproduce, tables
+from experiments import claims, figures, report, reproduce, tables
 from tests.experiments.rows import cell, store_rows
 
 PAPER = tables.load_paper()
@@ -47,19 +47,19 @@ def _on(flags) -> int:
 # --------------------------------------------------------------------------- claims
 
 def test_beats_all_verdicts():
-    verdict, lines = report.beats_all(_summaries(_table1()))
-    assert verdict == report.HELD
+    verdict, lines = claims.beats_all(_summaries(_table1()))
+    assert verdict == claims.HELD
     assert lines[0] == "Table 1 (ARMSE, MCAR): best on 11 of 11 datasets, against 9 other methods"
-    verdict, lines = report.beats_all(_summaries(_table1(loser_on="wine")))
-    assert verdict == report.NOT_HELD
+    verdict, lines = claims.beats_all(_summaries(_table1(loser_on="wine")))
+    assert verdict == claims.NOT_HELD
     assert lines[0].endswith("best on 10 of 11 datasets, against 9 other methods; lost on Wine: GAIN 0.100 vs 0.150")
     no_metagain = _table1()[lambda frame: frame["imputer"] != "metagain"]
-    assert report.beats_all(_summaries(no_metagain))[0] == report.NOT_MEASURED
+    assert claims.beats_all(_summaries(no_metagain))[0] == claims.NOT_MEASURED
 
 
 def test_beats_all_on_the_papers_numbers_is_not_held():
-    verdict, lines = report.beats_all(_summaries(store_rows([])), value="paper")
-    assert verdict == report.NOT_HELD
+    verdict, lines = claims.beats_all(_summaries(store_rows([])), value="paper")
+    assert verdict == claims.NOT_HELD
     assert "lost on Valley: HIVAE 0.383 vs 0.395" in lines[0]  # the paper's own Table 1
 
 
@@ -67,43 +67,43 @@ def test_components_help_and_pairs_beat_singles():
     # ARMSE falls with every component switched on: every Table 5 claim holds.
     rows = _ablation(lambda flags, _: 0.4 - 0.1 * _on(flags))
     summary = _summaries(rows, ["table5"])["table5"]
-    verdict, lines = report.components_help(summary)
-    assert verdict == report.HELD
+    verdict, lines = claims.components_help(summary)
+    assert verdict == claims.HELD
     assert lines[0] == "ID beats none on 3 of 3 datasets (mean ARMSE 0.300 vs 0.400)"
     assert lines[-1] == "ID+MN+TR is the best variant on 3 of 3 datasets"
-    assert report.pairs_beat_singles(summary)[0] == report.HELD
+    assert claims.pairs_beat_singles(summary)[0] == claims.HELD
     # TR alone hurts on heart: "every component helps" fails, and says where.
     rows = _ablation(lambda flags, d: 0.5 if flags == (False, False, True) and d == "heart"
                      else 0.4 - 0.1 * _on(flags))
-    verdict, lines = report.components_help(_summaries(rows, ["table5"])["table5"])
-    assert verdict == report.NOT_HELD and "TR beats none on 2 of 3 datasets" in lines[2]
+    verdict, lines = claims.components_help(_summaries(rows, ["table5"])["table5"])
+    assert verdict == claims.NOT_HELD and "TR beats none on 2 of 3 datasets" in lines[2]
 
 
 def test_mn_beats_id_and_tr():
     better_mn = _ablation(lambda flags, _: 0.3 - 0.05 * flags[1] - 0.01 * _on(flags))
-    verdict, lines = report.mn_beats_id_tr(_summaries(better_mn, ["table5"])["table5"])
-    assert verdict == report.HELD and lines[0].startswith("MN 0.240 vs ID 0.290")
+    verdict, lines = claims.mn_beats_id_tr(_summaries(better_mn, ["table5"])["table5"])
+    assert verdict == claims.HELD and lines[0].startswith("MN 0.240 vs ID 0.290")
     worse_mn = _ablation(lambda flags, _: 0.3 + 0.05 * flags[1] - 0.01 * _on(flags))
-    assert report.mn_beats_id_tr(_summaries(worse_mn, ["table5"])["table5"])[0] == report.NOT_HELD
-    assert report.mn_beats_id_tr(_summaries(store_rows([]), ["table5"])["table5"])[0] == report.NOT_MEASURED
+    assert claims.mn_beats_id_tr(_summaries(worse_mn, ["table5"])["table5"])[0] == claims.NOT_HELD
+    assert claims.mn_beats_id_tr(_summaries(store_rows([]), ["table5"])["table5"])[0] == claims.NOT_MEASURED
 
 
 def test_diversity_and_generalisation_claims():
     rows = _ablation(lambda flags, _: 0.2,
                      metric_diversity_std=lambda flags, _: 0.01 + 0.02 * flags[0] + 0.01 * flags[1],
                      metric_armse_train=lambda flags, _: 0.2 - 0.05 + 0.03 * flags[2])
-    verdict, lines = report.diversity_raised(rows, "quick")
-    assert verdict == report.HELD and len(lines) == 8
+    verdict, lines = claims.diversity_raised(rows, "quick")
+    assert verdict == claims.HELD and len(lines) == 8
     assert lines[0] == ("ID: none → ID: diversity 0.0100 → 0.0300 (mean over 3 datasets; higher with "
                         "ID on 3 of 3)")
-    verdict, lines = report.task_generalises(rows, "quick")  # gap 0.05 without TR, 0.02 with
-    assert verdict == report.HELD and "gap 0.0500 → 0.0200" in lines[0]
+    verdict, lines = claims.task_generalises(rows, "quick")  # gap 0.05 without TR, 0.02 with
+    assert verdict == claims.HELD and "gap 0.0500 → 0.0200" in lines[0]
     flat = _ablation(lambda flags, _: 0.2, metric_diversity_std=lambda flags, _: 0.05 - 0.01 * flags[1],
                      metric_armse_train=lambda flags, _: 0.1 - 0.05 * flags[2])
-    assert report.diversity_raised(flat, "quick")[0] == report.NOT_HELD
-    assert report.task_generalises(flat, "quick")[0] == report.NOT_HELD
+    assert claims.diversity_raised(flat, "quick")[0] == claims.NOT_HELD
+    assert claims.task_generalises(flat, "quick")[0] == claims.NOT_HELD
     no_draws = _ablation(lambda flags, _: 0.2)
-    assert report.diversity_raised(no_draws, "quick") == (report.NOT_MEASURED, [])
+    assert claims.diversity_raised(no_draws, "quick") == (claims.NOT_MEASURED, [])
 
 
 def test_ratio_claim_needs_two_ratios_and_names_the_winner():
@@ -112,22 +112,22 @@ def test_ratio_claim_needs_two_ratios_and_names_the_winner():
             {"dataset": "letter", "method": m, "label": tables.METHOD_LABELS[m], "ratio": r, "metric": "ARMSE",
              "mean": (metagain_at_04 if (m, r) == ("metagain", 0.4) else v + r), "std": 0.0, "n": 1}
             for r in (0.2, 0.4) for m, v in (("gain", 0.2), ("metagain", 0.1))])
-    verdict, lines = report.ratio_robust(data(0.5))
-    assert verdict == report.HELD
+    verdict, lines = claims.ratio_robust(data(0.5))
+    assert verdict == claims.HELD
     assert lines == ["Letter ARMSE: 0.2 ✓ (+0.100), 0.4 ✓ (+0.100)"]
-    verdict, lines = report.ratio_robust(data(0.7))
-    assert verdict == report.NOT_HELD and lines == ["Letter ARMSE: 0.2 ✓ (+0.100), 0.4 GAIN (-0.100)"]
-    assert report.ratio_robust(data(0.5)[lambda d: d["ratio"] == 0.2])[0] == report.NOT_MEASURED
+    verdict, lines = claims.ratio_robust(data(0.7))
+    assert verdict == claims.NOT_HELD and lines == ["Letter ARMSE: 0.2 ✓ (+0.100), 0.4 GAIN (-0.100)"]
+    assert claims.ratio_robust(data(0.5)[lambda d: d["ratio"] == 0.2])[0] == claims.NOT_MEASURED
 
 
 def test_beta_claim():
     rows = store_rows([cell("wine", "metagain", s, info_beta=0.5, info_gamma=0.1, info_eta=0.01) for s in (0, 1)])
-    verdict, lines = report.beta_largest(rows, "quick")
-    assert verdict == report.HELD
+    verdict, lines = claims.beta_largest(rows, "quick")
+    assert verdict == claims.HELD
     assert lines == ["β > γ and β > η in 2 of 2 Meta-GAIN cells (median β 0.5000, γ 0.1000, η 0.0100)"]
     rows.loc[1, "info_gamma"] = 0.9
-    assert report.beta_largest(rows, "quick")[0] == report.NOT_HELD
-    assert report.beta_largest(store_rows([cell("wine", "gain")]), "quick")[0] == report.NOT_MEASURED
+    assert claims.beta_largest(rows, "quick")[0] == claims.NOT_HELD
+    assert claims.beta_largest(store_rows([cell("wine", "gain")]), "quick")[0] == claims.NOT_MEASURED
 
 
 # --------------------------------------------------------------------------- report text
@@ -164,8 +164,8 @@ def test_build_report_on_an_empty_store_says_not_yet_measured(tmp_path):
     calibration.write_text("# Calibration study\n\n## Mean ARMSE\n\n```\n# not a heading\n```\n")
     text = report.build_report(rows, "quick", summaries, pd.DataFrame(columns=["dataset", "metric"]),
                                calibration)
-    claims = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
-    assert len(claims) == 9 and all(f"**{report.NOT_MEASURED}**" in line for line in claims)
+    verdicts = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
+    assert len(verdicts) == 9 and all(f"**{claims.NOT_MEASURED}**" in line for line in verdicts)
     assert "| Meta-GAIN beats all methods on all datasets (Tables 1–4) | **not yet measured** | not held |" in text
     assert "Not measured yet." in text
     assert "### Calibration study" in text and "#### Mean ARMSE" in text and "\n# not a heading\n" in text
@@ -286,7 +286,7 @@ def test_plan_command_line_on_an_empty_store(tmp_path, capsys):
     assert reproduce.main(["--profile", "smoke", "--plan", "--jobs", "2", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     smoke = report.load_profile("smoke")
-    cells = len(reproduce.expand(reproduce.sweep_grid("table1", smoke)))
+    cells = len(reproduce.expand(reproduce.sweep_grid("table1", smoke, smoke["extra_imputers"])))
     assert f"{'table1':<11}{cells:>7}{0:>7}" in out  # cells, none ok yet
     assert "+sweep=table1 profile=smoke" in out and "hydra.launcher.n_jobs=2" in out
     with pytest.raises(SystemExit):
@@ -301,14 +301,14 @@ def _drawing(imputer, dataset, coverage, crps):
 def test_draws_calibrated_needs_nominal_coverage_and_the_best_proper_score():
     good = store_rows([_drawing("metagain", d, 0.80, 0.02) for d in ("wine", "yeast")]
                       + [_drawing("gain", d, 0.10, 0.03) for d in ("wine", "yeast")])
-    verdict, lines = report.draws_calibrated(good, "quick")
-    assert verdict == report.HELD and lines[0].startswith("metagain: coverage 0.800 (nominal 0.818)")
+    verdict, lines = claims.draws_calibrated(good, "quick")
+    assert verdict == claims.HELD and lines[0].startswith("metagain: coverage 0.800 (nominal 0.818)")
     noisy = store_rows([_drawing("metagain", d, 0.80, 0.05) for d in ("wine", "yeast")]
                        + [_drawing("gain", d, 0.10, 0.03) for d in ("wine", "yeast")])
-    assert report.draws_calibrated(noisy, "quick")[0] == report.NOT_HELD  # covered, but a worse score
+    assert claims.draws_calibrated(noisy, "quick")[0] == claims.NOT_HELD  # covered, but a worse score
     narrow = store_rows([_drawing("metagain", "wine", 0.40, 0.01)])
-    assert report.draws_calibrated(narrow, "quick")[0] == report.NOT_HELD  # best score, under-covers
-    assert report.draws_calibrated(store_rows([]), "quick")[0] == report.NOT_MEASURED
+    assert claims.draws_calibrated(narrow, "quick")[0] == claims.NOT_HELD  # best score, under-covers
+    assert claims.draws_calibrated(store_rows([]), "quick")[0] == claims.NOT_MEASURED
 
 
 def test_weight_trajectories_become_a_figure_and_a_report_section(tmp_path):
