@@ -1,19 +1,20 @@
 """The classic baselines: Mean, KNNI, XGBI, MissFI (MissForest) and PCAI (regularised iterative PCA).
 
 Fast tests check hand-computed cases, that every constructor argument reaches the model,
-MissForest's stopping rule, missMDA's GCV choice, and that ``transform`` reuses the fitted
-models. The ``slow`` tests run one real cell per imputer and ask it to beat Mean.
+MissForest's stopping rule, missMDA's GCV choice, XGBI's (IterativeImputer's) stopping rule,
+that ``transform`` reuses the fitted models and hands back ``fit``'s own imputation for the
+training matrix, and that KNNI's faster distances leave its votes as they were. The ``slow`` tests run one real cell per imputer and ask it to beat Mean.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from baselines.knni import KNNImputer
+from baselines.knni import KNNImputer, _NanEuclidean
 from baselines.mean import MeanImputer
 from baselines.missfi import MissForestImputer, missforest_differences, missforest_should_stop
 from baselines.pcai import PCAImputer, choose_ncp, regularized_pca
-from baselines.xgbi import XGBImputer
+from baselines.xgbi import XGBImputer, change_norm
 from metagain.schema import Schema
 from tests.conftest import hide, quick_armse
 
@@ -100,6 +101,91 @@ def test_knni_vote_uses_scikit_learns_donors():
     np.testing.assert_array_equal(mode[:, :4], mean[:, :4])   # numeric columns: scikit-learn's output
 
 
+# Votes of the KNNI code before its distances were sped up (same inputs, same seeds): the
+# category codes of the holes of the categorical columns, in row-major order. ``board`` is
+# all-categorical (connect-like), where distance ties are everywhere and argpartition's choice
+# among tied donors decides the vote, so any change in the distances' bits would show here.
+_KNNI_REFERENCE = {
+    ("mixed", "uniform", "train"): "120201123320130231220000122130011311022122101022110211030010010011111113111201120101122020"
+                                   "220121110120221031010222",
+    ("mixed", "uniform", "test"): "22123111133120010120221223203023111",
+    ("mixed", "distance", "train"): "11020012332013223001000212210001231102212210201211022103002001001111111311020112202012202"
+                                    "0220121110120221011120223",
+    ("mixed", "distance", "test"): "21223111102120110120221323203020111",
+    ("board", "uniform", "train"): "121100121221202001101200002010111001220102111200010200211201000200121220211021201022010122"
+                                   "021122101121110112210120201100021100121002200202221120121002210200002110112121010221001221"
+                                   "012211011021211120001001222221020111211002210112021101122020102102122101011221200111200101"
+                                   "201101012100102021012212120212212111221222002010212111111121001020210211222121111110102100"
+                                   "101110110012100101100212120100112002111201002202012220102211110110001021211201212121010012"
+                                   "101002121020022200222001212200012110202112121002221022012122111120000111120102102010022012"
+                                   "000010121221021",
+    ("board", "uniform", "test"): "020010012001020112022201110120111222122211021012021211100121010121210010122121200120121211"
+                                  "220101102102000211022211002002221102200110010201212102020200211201102110011000011221121222"
+                                  "1212102022000110200012112121112102010021212010012220102120022101122100000",
+    ("board", "distance", "train"): "111101111221212001101200002010112001200102110200010000211211022200121220211021011122012102"
+                                    "021122121222120112210120201110221100121020100202221120121022200200002110112121010221001221"
+                                    "012211011021211120101000222201020111211101211112021101122022112101122101221221210112200111"
+                                    "221101012100012011212102020212212110021220002010212111111121001020210211202221111111102100"
+                                    "100110212011100101100012110100112010111201002222011120102111110110001021211201222211010012"
+                                    "101002121020022200022101202200012110202112121002211022022112111120000111120102102120022012"
+                                    "000010121212021",
+    ("board", "distance", "test"): "020011012000020022011000010100011222122211021012021221100121011101011010022121200120121210"
+                                   "110121112102000211022211202002221102220112001200212102022200211222102110011000011201121221"
+                                   "1222102020100111200012112121110102000121202011010020002120022101122101000",
+}
+
+
+def _board():
+    """260 rows of 10 three-way categorical columns, half of them copies of the others 70 % of the time."""
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 3, size=(260, 10)).astype(float)
+    codes[:, 5:] = np.where(rng.random((260, 5)) < 0.7, codes[:, :5], codes[:, 5:])
+    schema = Schema(kinds=("nominal",) * 10, n_categories=(3,) * 10)
+    return schema.from_codes(codes), schema
+
+
+@pytest.mark.parametrize("data", ["mixed", "board"])
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_knni_votes_are_those_of_the_reference_code(data, weights, mixed):
+    X, schema = _board() if data == "board" else (mixed[0], mixed[2])
+    X_train, X_new = hide(X[:180], 0.3, seed=11), hide(X[180:], 0.3, seed=12)
+    imputer = KNNImputer(weights=weights).fit(X_train, schema=schema)
+    categorical = np.flatnonzero(schema.is_categorical)
+    for part, rows in (("train", X_train), ("test", X_new)):
+        out = imputer.transform(rows)
+        holes = np.isnan(rows[:, categorical])
+        codes = "".join(str(int(c)) for c in schema.to_codes(out)[:, categorical][holes])
+        assert codes == _KNNI_REFERENCE[(data, weights, part)], (data, weights, part)
+
+
+def test_knni_distances_are_scikit_learns_bit_for_bit(mixed):
+    from sklearn.metrics.pairwise import nan_euclidean_distances
+
+    X_board, _ = _board()
+    for X in (hide(mixed[0], 0.3, seed=4), hide(X_board, 0.3, seed=4)):
+        donors, receivers = X[:200], X[200:].copy()
+        receivers[0, 1:] = np.nan                                 # shares a coordinate with few rows
+        donors_without = donors.copy()
+        donors_without[:50, 0] = np.nan                          # ... and with none of these
+        for D in (donors, donors_without):
+            distances = _NanEuclidean(D)
+            for block in (receivers, receivers[:1], receivers[7:9]):
+                got, no_common = distances(block)
+                expected = nan_euclidean_distances(block, D)
+                np.testing.assert_array_equal(got, expected)     # NaN where expected is NaN
+                np.testing.assert_array_equal(no_common, np.isnan(expected))
+        assert np.isnan(_NanEuclidean(donors_without)(receivers[:1])[0]).sum() >= 50
+
+
+def test_knni_receiver_sharing_no_coordinate_with_the_donors_gets_the_mode():
+    schema = Schema(kinds=("numeric", "numeric", "nominal"), n_categories=(0, 0, 3))
+    nan = np.nan
+    # Every donor of column 2 (it observes column 2) misses column 0, the receiver's only value.
+    X_train = np.array([[nan, 0.1, 1.0], [nan, 0.2, 1.0], [nan, 0.9, 0.0], [0.5, 0.5, nan], [0.4, 0.6, nan]])
+    out = KNNImputer(n_neighbors=2).fit(X_train, schema=schema).transform(np.array([[0.3, nan, nan]]))
+    assert out[0, 2] == 1.0                                      # the training mode (codes 2, 2, 0)
+
+
 # ---------------------------------------------------------------------------- XGBI
 def test_xgbi_arguments_reach_the_models(split):
     X_train, X_test, _, _, schema = split
@@ -143,6 +229,55 @@ def test_xgbi_transform_replays_the_fitted_models(split, monkeypatch):
     monkeypatch.setattr(xgboost.XGBRegressor, "fit", refuse)
     monkeypatch.setattr(xgboost.XGBClassifier, "fit", refuse)
     np.testing.assert_array_equal(imputer.transform(X_test), before)
+
+
+def test_xgbi_change_norm_is_scikit_learns_matrix_inf_norm():
+    rng = np.random.default_rng(1)
+    new, old = rng.random((30, 5)), rng.random((30, 5))
+    assert change_norm(new, old) == pytest.approx(np.linalg.norm(new - old, ord=np.inf, axis=None))
+    assert change_norm(new, old) > np.max(np.abs(new - old))     # row sum, not the largest entry
+
+
+def test_xgbi_stops_once_the_change_falls_under_tol(mixed):
+    X, _, schema = mixed
+    X_train = X[:180].copy()
+    # One column with holes: every other column stays as observed, so from the second round on
+    # the refit of that column sees the same inputs, predicts the same values: change 0 < tol.
+    X_train[np.random.default_rng(3).random(180) < 0.3, 2] = np.nan
+    imputer = XGBImputer(n_estimators=5, max_iter=10, random_state=0).fit(X_train, schema=schema)
+    assert imputer.n_iter_ == 2 and len(imputer.rounds_) == 2
+    # A tolerance above any possible row change stops after the first round.
+    loose = XGBImputer(n_estimators=5, max_iter=10, tol=100.0, random_state=0).fit(X_train, schema=schema)
+    assert loose.n_iter_ == 1
+
+
+def test_xgbi_runs_every_round_while_the_change_stays_above_tol(split):
+    X_train, _, _, _, schema = split
+    imputer = XGBImputer(n_estimators=5, max_iter=4, random_state=0).fit(X_train, schema=schema)
+    assert imputer.n_iter_ == 4 and imputer.info_ == {"n_iter": 4}
+
+
+def test_xgbi_transform_of_the_training_matrix_is_fits_imputation(split, monkeypatch):
+    import xgboost
+
+    X_train, X_test, _, _, schema = split
+    imputer = XGBImputer(n_estimators=5, max_iter=3, random_state=0).fit(X_train, schema=schema)
+    replayed = imputer._finish(X_train, imputer._impute(X_train))
+    new_rows = imputer.transform(X_test)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the training matrix must not be imputed again")
+
+    monkeypatch.setattr(xgboost.XGBRegressor, "predict", refuse)
+    monkeypatch.setattr(xgboost.XGBClassifier, "predict", refuse)
+    out = imputer.transform(X_train.copy())                    # another array, same values
+    np.testing.assert_array_equal(out, imputer.fit_imputation_)
+    np.testing.assert_array_equal(out, replayed)               # the same bits as the replay
+    monkeypatch.undo()
+    np.testing.assert_array_equal(imputer.transform(X_test), new_rows)
+    changed = X_train.copy()
+    changed[1, np.flatnonzero(~np.isnan(changed[1]))[0]] = np.nan   # one more hole: new rows
+    assert not np.array_equal(imputer.transform(changed), out)
 
 
 # ---------------------------------------------------------------------------- MissFI
@@ -227,6 +362,32 @@ def test_missforest_transform_reuses_the_forests(split, monkeypatch):
     numeric = schema.is_numeric
     assert (_hidden_rmse(X_test_true[:, numeric], X_test[:, numeric], before[:, numeric])
             < _hidden_rmse(X_test_true[:, numeric], X_test[:, numeric], mean[:, numeric]))
+
+
+def test_missforest_transform_of_the_training_matrix_is_fits_accepted_imputation(split, monkeypatch):
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    X_train, X_test, _, _, schema = split
+    full = MissForestImputer(ntree=10, max_iter=10, random_state=0).fit(X_train, schema=schema)
+    assert full.accepted_iter_ == full.n_iter_ - 1
+    # The run capped at the accepted sweep grows the same forests and ends on that sweep's
+    # imputation, which is the one the full run must hand back for its training rows.
+    capped = MissForestImputer(ntree=10, max_iter=full.accepted_iter_, random_state=0).fit(X_train, schema=schema)
+    new_rows = full.transform(X_test)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the training matrix must not be swept again")
+
+    monkeypatch.setattr(RandomForestRegressor, "predict", refuse)
+    monkeypatch.setattr(RandomForestClassifier, "predict", refuse)
+    out = full.transform(X_train.copy())                       # another array, same values
+    np.testing.assert_array_equal(out, full.fit_imputation_)
+    np.testing.assert_array_equal(out, capped.transform(X_train))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(full.transform(X_test), new_rows)   # new rows: swept as before
+    again = MissForestImputer(ntree=10, max_iter=10, random_state=0).fit_transform(X_train, schema=schema)
+    np.testing.assert_array_equal(again, out)
+    assert not np.array_equal(full._finish(X_train, full._impute(X_train)), out)
 
 
 # ---------------------------------------------------------------------------- PCAI
