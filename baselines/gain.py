@@ -11,7 +11,7 @@ alpha 100, iterations 10 000), ``gain.py`` (networks, losses, training loop) and
   −mean((1 − M) log D) + alpha · MSE(observed), both with TF1's ``AdamOptimizer()`` defaults
   (lr 1e-3, betas 0.9/0.999, eps 1e-8);
 - imputation: G on freshly drawn noise, observed entries kept. The reference's rounding of
-  columns with < 20 distinct values is not applied (DESIGN.md: categoricals are decoded for
+  columns with < 20 distinct values is not applied (docs/DESIGN.md, Scaling and decoding: categoricals are decoded for
   every method by the harness).
 """
 from __future__ import annotations

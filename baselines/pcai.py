@@ -22,7 +22,7 @@ The paper's PCAI row, as missMDA's ``imputePCA(method="Regularized")`` computes 
 ``q = 0..ncp_max`` the criterion is the mean over observed entries of
 ``((n p - n_missing) (X - X_hat_q) / ((n - 1) p - n_missing - q (n + p - q - 1)))^2`` with
 ``X_hat_0`` the column means; the chosen ``q`` is the last before the criterion first
-increases, or its minimum if it never does. ``ncp_max=5`` (missMDA's default and DESIGN.md's
+increases, or its minimum if it never does. ``ncp_max=5`` (missMDA's default and docs/DESIGN.md's
 cap), and never above ``min(p - 1, n - 2)``. Where a too-large ``q`` leaves no degrees of
 freedom (the denominator is not positive, which heavy missingness on few columns can cause)
 the criterion is taken as infinite, so the search stops there; R would go on with a

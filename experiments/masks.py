@@ -1,4 +1,4 @@
-"""Corruption: which entries are hidden (DESIGN.md, Corruption). Written for this project.
+"""Corruption: which entries are hidden (docs/DESIGN.md, Corruption). Written for this project.
 
 ``make_mask(X, mechanism, ratio, rng, **params)`` returns a boolean ``hidden`` array (True =
 hidden) for complete data ``X`` scaled to [0, 1]. ``ratio`` is the share of ALL feature entries

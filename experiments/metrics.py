@@ -1,4 +1,4 @@
-"""Scores (DESIGN.md, Metrics): ARMSE, GAIN's pooled RMSE, XGBoost accuracy, and the scores of
+"""Scores (docs/DESIGN.md, Metrics): ARMSE, GAIN's pooled RMSE, XGBoost accuracy, and the scores of
 multiple-imputation draws (diversity, interval coverage, CRPS, Brier score).
 
 Arrays are in original units with categorical columns as integer codes (imputed categoricals

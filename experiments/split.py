@@ -1,4 +1,4 @@
-"""Stratified train/test split by seed (DESIGN.md, Split).
+"""Stratified train/test split by seed (docs/DESIGN.md, Split).
 
 The meta set of Meta-GAIN is carved from the training rows by
 :func:`metagain.meta_set.carve_meta_set` (re-exported here for the pipeline's use).

@@ -1,4 +1,4 @@
-"""The imputer contract every imputer of the harness follows (DESIGN.md, "Imputer interface").
+"""The imputer contract every imputer of the harness follows (docs/DESIGN.md, "Imputer interface").
 
 ``fit(X, y=None, schema=None) -> self``, ``transform(X) -> ndarray`` and
 ``fit_transform``: ``X`` is a float array with NaN for missing entries (scaled to [0, 1]

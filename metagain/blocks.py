@@ -114,7 +114,7 @@ class Discriminator(nn.Module):
     """D([X̂, H]) → M̂ ∈ (0, 1)^d: per-entry probability of being observed.
 
     Three fully connected layers, ReLU, sigmoid output, as GAIN's ``discriminator`` (gain.py);
-    GAIN uses ``hidden = d``, Meta-GAIN a width of 100 (DESIGN.md).
+    GAIN uses ``hidden = d``, Meta-GAIN a width of 100 (docs/DESIGN.md, Meta-GAIN).
     """
 
     def __init__(self, n_features: int, hidden: int, gain_init: bool = False):

@@ -1,4 +1,4 @@
-"""The meta set of Meta-GAIN: ceil(10%) of each class of the training rows (DESIGN.md, Split).
+"""The meta set of Meta-GAIN: ceil(10%) of each class of the training rows (docs/DESIGN.md, Split).
 
 Every class with at least two training rows gives ``ceil(fraction * count)`` rows (so at least
 one); a class with a single training row stays out, so the training part keeps every class.

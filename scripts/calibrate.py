@@ -1,4 +1,4 @@
-"""Calibration study: settle what the paper leaves open, from evidence (DESIGN.md, Datasets/Metrics).
+"""Calibration study: settle what the paper leaves open, from evidence (docs/DESIGN.md, Datasets and Metrics).
 
     python -m scripts.calibrate            # or: make calibrate   → results/calibration.md
 
@@ -184,7 +184,7 @@ def render(acc: pd.DataFrame, arm: pd.DataFrame, seeds) -> str:
     for r in acc.itertuples():
         out.append(f"| {r[1]} | {r.candidate} | {r.rows} | {r.classes} | {fmt(r.majority)} | "
                    f"{fmt(r.complete)} ± {fmt(r.std)} | {fmt(r.paper)} | {fmt(r.gap)} |")
-    out += ["", "Rule (DESIGN.md): the candidate nearest the paper's Complete accuracy wins, provided it "
+    out += ["", "Rule (docs/DESIGN.md, Datasets): the candidate nearest the paper's Complete accuracy wins, provided it "
             "beats the majority-class rate. Applied:", "", *decisions(acc), "",
             "## 2. Mean-imputation ARMSE under metric variants (MCAR 0.2)", "",
             "| dataset | paper Mean | default | ordinal as numeric | all rows | numeric only | RMSE/std | GAIN RMSE |",
@@ -205,7 +205,7 @@ def render(acc: pd.DataFrame, arm: pd.DataFrame, seeds) -> str:
         out.append(f"| {v} | {np.exp(np.mean(logr)):.3f} | {fits[v]:.3f} |")
     best = min(fits, key=fits.get)
     out += ["", f"Closest variant to the paper's Mean column: **{best}** (mean |log ratio| {fits[best]:.3f}). "
-            "The harness keeps the `default` definition (DESIGN.md) as its headline ARMSE; fidelity is judged "
+            "The harness keeps the `default` definition (docs/DESIGN.md, Metrics) as its headline ARMSE; fidelity is judged "
             "by method order (Kendall τ) and ratios to Mean, not absolute values.", ""]
     return "\n".join(out)
 
