@@ -1,15 +1,13 @@
 """Stratified train/test split by seed (docs/DESIGN.md, Split).
 
-The meta set of Meta-GAIN is carved from the training rows by
-:func:`metagain.meta_set.carve_meta_set` (re-exported here for the pipeline's use).
+Meta-GAIN carves its meta set from the training rows itself (:mod:`metagain.meta_set`): the
+pipeline only splits.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from metagain.meta_set import carve_meta_set
-
-__all__ = ["stratified_split", "carve_meta_set"]
+__all__ = ["stratified_split"]
 
 
 def stratified_split(y, test_size: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

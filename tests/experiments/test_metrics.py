@@ -6,7 +6,8 @@ import pytest
 
 from experiments.metrics import (armse, brier_ensemble, crps_ensemble, diversity, draw_scores, feature_errors,
                                  gain_rmse, interval_covered, interval_nominal, majority_vote, xgb_accuracy)
-from experiments.split import carve_meta_set, stratified_split
+from experiments.split import stratified_split
+from metagain.meta_set import carve_meta_set
 from metagain.schema import Schema
 
 SCHEMA = Schema(kinds=("numeric", "nominal", "ordinal"), n_categories=(0, 3, 4))

@@ -74,7 +74,7 @@ def test_without_meta_network_there_are_no_meta_parameters():
 
 
 def test_virtual_and_meta_step_leave_real_weights_untouched():
-    model = make_model()
+    model = make_model(real_step_from="w")                      # from ŵ, w is set to ŵ before step (4)
     model.opt_G.step = lambda: None                             # skip only the real step (4)
     before = snapshot(model.G)
     meta_before = snapshot(model.meta)
@@ -90,6 +90,36 @@ def test_real_step_updates_generator(real_step_from):
     before = snapshot(model.G)
     step(model)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.G.parameters()))
+
+
+def test_real_step_starts_from_w_hat_by_default():
+    """Algorithm 1 line 19: w⁽ᵗ⁺¹⁾ is a step from ŵ, here ŵ = one plain step with the initial weights."""
+    assert small_config().real_step_from == "w_hat"
+    plain = dict(momentum=0.0, weight_decay=0.0)
+    model = make_model(**plain)
+    model.opt_G.step = lambda: None                             # stop at ŵ, before the step from it
+    step(model)
+    fixed = make_model(use_meta=False, **plain)                 # same init: G and D are built first
+    step(fixed)                                                 # w − η₁ ∇L_G(w; 0.1, 0.1, 0.01) = ŵ
+    for a, b in zip(model.G.parameters(), fixed.G.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("optimizer, kind", [("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)])
+def test_both_meta_optimisers_train_theta(optimizer, kind):
+    model = make_model(meta_optimizer=optimizer, meta_lr=1e-3)
+    assert type(model.opt_meta) is kind
+    before = snapshot(model.meta)
+    stats = step(model)
+    assert torch.isfinite(stats).all()
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.meta.parameters()))
+
+
+def test_adam_is_the_default_meta_optimiser():
+    cfg = small_config()
+    assert (cfg.meta_optimizer, cfg.meta_lr, cfg.meta_draws) == ("adam", 1e-4, 1)
+    with pytest.raises(ValueError, match="meta_optimizer"):
+        small_config(meta_optimizer="rmsprop")
 
 
 def test_real_step_options_differ():
@@ -152,6 +182,53 @@ def test_bad_options_are_clear_errors():
         small_config(virtual_step="hessian")
     with pytest.raises(ValueError, match="real_step_from"):
         small_config(real_step_from="theta")
+
+
+@pytest.mark.parametrize("draws", [0, 1, 3])
+def test_meta_loss_ignores_really_missing_entries_with_draws(draws):
+    model = make_model()
+    x, m = make_batches()[3:5]
+    hide = hide_observed(m, 0.3, torch.Generator().manual_seed(0))
+    params = dict(model.G.named_parameters())
+    poisoned = torch.where(m == 0, torch.full_like(x, 1e6), x)
+    a = model.meta_mse(params, x, m, hide, torch.Generator().manual_seed(1), draws)
+    b = model.meta_mse(params, poisoned, m, hide, torch.Generator().manual_seed(1), draws)
+    assert a == b
+
+
+def test_meta_loss_of_one_draw_is_the_loss_of_that_draw():
+    """L_me with draws scores what impute returns with the same draws (the imputed estimator)."""
+    model = make_model()
+    x, m = make_batches()[3:5]
+    hide = hide_observed(m, 0.3, torch.Generator().manual_seed(0))
+    params = dict(model.G.named_parameters())
+    for draws in (1, 4):
+        me = model.meta_mse(params, x, m, hide, torch.Generator().manual_seed(2), draws)
+        m_in = m * (1 - hide)
+        x_imp = model.impute(x.repeat(draws, 1), m_in.repeat(draws, 1), torch.Generator().manual_seed(2), 1)
+        x_bar = x_imp.view(draws, *x.shape).mean(dim=0)
+        torch.testing.assert_close(me, ((hide * (x_bar - x)) ** 2).sum() / hide.sum())
+
+
+def test_meta_loss_with_draws_is_differentiable_in_theta():
+    model = make_model(meta_draws=2)
+    step(model)
+    assert sum(p.grad.abs().sum() for p in model.meta.parameters()) > 0
+
+
+def test_impute_averages_draws_of_z_and_s():
+    """impute(draws=K) is the mean of the K single draws the same generator gives in turn."""
+    model = make_model()
+    x, m = make_batches()[:2]
+    mean = model.impute(x, m, torch.Generator().manual_seed(5), draws=7)
+    g = torch.Generator().manual_seed(5)
+    singles = torch.stack([model.impute(x, m, g) for _ in range(7)])
+    torch.testing.assert_close(mean, singles.mean(dim=0))
+    assert torch.equal(mean[m == 1], x[m == 1])
+    assert not torch.allclose(mean, model.impute(x, m))           # not the Z = μ point decoding
+    assert torch.equal(mean, model.impute(x, m, torch.Generator().manual_seed(5), draws=7))
+    with pytest.raises(ValueError, match="draws"):
+        model.impute(x, m, torch.Generator(), draws=0)
 
 
 def test_impute_is_deterministic_without_generator_and_keeps_observed():
