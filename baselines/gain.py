@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_torch
-from metagain.blocks import BatchSampler, Discriminator, ObservedMinMax, adversarial_loss, \
+from baselines._base import BaseImputer, check_finite_loss, resolve_device, seed_torch
+from baselines._gan import BatchSampler, Discriminator, ObservedMinMax, adversarial_loss, \
     discriminator_loss, mlp, noise_fill, observed_mse, sample_hint, to_tensors
 
 

@@ -53,8 +53,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_streams
-from metagain.schema import Schema
+from baselines._base import BaseImputer, check_finite_loss, resolve_device, seed_streams
+from baselines.schema import Schema
 
 NUMERIC_LIKELIHOODS = ("real", "pos", "auto")
 INIT_STD = 0.05          # VAE_functions.py: every dense layer uses random_normal_initializer(stddev=0.05)

@@ -63,8 +63,8 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from metagain.base import BaseImputer, MissingExtraError
-from metagain.schema import Schema
+from baselines._base import BaseImputer, MissingExtraError
+from baselines.schema import Schema
 
 INSTALL_HINT = (
     "HyperImpute needs the optional 'hyperimpute' package and its lean dependencies; "

@@ -29,7 +29,7 @@ from sklearn.impute import KNNImputer as _SklearnKNNImputer
 from sklearn.utils.extmath import row_norms
 
 from baselines.mean import column_fill_values
-from metagain.base import BaseImputer
+from baselines._base import BaseImputer
 
 _WEIGHTS = ("uniform", "distance")
 _CATEGORICAL = ("mode", "mean")

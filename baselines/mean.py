@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from metagain.base import BaseImputer
-from metagain.schema import Schema
+from baselines._base import BaseImputer
+from baselines.schema import Schema
 
 
 def column_fill_values(X: np.ndarray, schema: Schema) -> np.ndarray:

@@ -18,7 +18,7 @@ import copy
 
 import numpy as np
 
-from metagain.base import BaseImputer
+from baselines._base import BaseImputer
 
 
 class MICEImputer(BaseImputer):

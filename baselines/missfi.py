@@ -43,7 +43,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from baselines.mean import column_fill_values
-from metagain.base import BaseImputer
+from baselines._base import BaseImputer
 
 
 def missforest_differences(new: np.ndarray, old: np.ndarray, categorical: np.ndarray) -> np.ndarray:

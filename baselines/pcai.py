@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer
+from baselines._base import BaseImputer
 
 _MIN_PASSES = 5  # imputePCA checks its stopping rule only from the fifth pass on
 

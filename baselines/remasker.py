@@ -64,8 +64,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_torch
-from metagain.schema import Schema
+from baselines._base import BaseImputer, check_finite_loss, resolve_device, seed_torch
+from baselines.schema import Schema
 
 NORM_EPS = 1e-8  # remasker_impute.py: ``eps`` of the min-max denominator and of every LayerNorm
 REFERENCE_BATCH = 64  # remasker_impute.py: lr = blr * eff_batch_size / 64

@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_streams
-from metagain.schema import Schema
+from baselines._base import BaseImputer, check_finite_loss, resolve_device, seed_streams
+from baselines.schema import Schema
 
 LOG_VAR_FLOOR = math.log(1e-4)  # decoder variance floor, standardised units
 

@@ -47,7 +47,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from baselines.mean import column_fill_values
-from metagain.base import BaseImputer
+from baselines._base import BaseImputer
 
 
 class _Constant:

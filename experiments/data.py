@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metagain.schema import Schema
+from baselines.schema import Schema
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from omegaconf import OmegaConf
 
-from experiments.registry import CONF_DIR, CONFIG_PATH_ENV, group_file, resolve_params
+from experiments.registry import CONF_DIR, CONFIG_PATH_ENV, load_group_node, resolve_params
 
 AXES = ("dataset", "mechanism", "ratio", "imputer", "seed", "profile")
 #: Dataset config keys that never move a number (download layout, display): left out of the key.
@@ -110,23 +110,8 @@ def _group_node(group: str, name: str) -> dict | None:
 
 @lru_cache(maxsize=None)
 def _group_node_in(group: str, name: str, config_path: str) -> dict | None:
-    path = group_file(group, name)
-    if path is None:
-        return None
-    node = OmegaConf.to_container(OmegaConf.load(path))
-    defaults = node.pop("defaults", None) or []
-    merged = OmegaConf.create()
-    for item in defaults:
-        if item == "_self_":
-            merged = OmegaConf.merge(merged, node)
-        else:
-            base = _group_node(group, str(item))
-            if base is None:
-                return None
-            merged = OmegaConf.merge(merged, base)
-    if "_self_" not in defaults:
-        merged = OmegaConf.merge(merged, node)
-    return OmegaConf.to_container(merged, resolve=True)
+    node = load_group_node(group, name)
+    return None if node is None else OmegaConf.to_container(node, resolve=True)
 
 
 @lru_cache(maxsize=1)

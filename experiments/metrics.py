@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metagain.schema import Schema
+from baselines.schema import Schema
 
 
 def feature_errors(X_true, X_imp, hidden, schema: Schema, ranges) -> np.ndarray:

@@ -154,15 +154,12 @@ def _yaml(path: Path) -> dict:
     return OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else {}
 
 
-def _imputer_node(name: str, conf_dir: Path) -> dict:
-    """An imputer yaml with its ``defaults: [base, _self_]`` composed (labels and flags only)."""
-    node = _yaml(conf_dir / "imputer" / f"{name}.yaml")
-    merged: dict = {}
-    for item in node.pop("defaults", None) or []:
-        if item != "_self_":
-            merged.update(_imputer_node(str(item), conf_dir))
-    merged.update(node)
-    return merged
+def _imputer_node(name: str) -> dict:
+    """An imputer yaml composed as Hydra composes it (labels and component switches only)."""
+    from experiments.registry import load_group_node
+
+    node = load_group_node("imputer", name)
+    return {} if node is None else OmegaConf.to_container(node)
 
 
 def _grid(params: dict) -> dict:
@@ -221,7 +218,7 @@ def load(conf_dir: Path = CONF_DIR) -> Layout:
     """The paper's layout from ``conf_dir`` (cached; the files do not change while a report is built)."""
     conf_dir = Path(conf_dir)
     dataset_labels = {p.stem: _yaml(p).get("label", p.stem) for p in sorted((conf_dir / "dataset").glob("*.yaml"))}
-    imputers = {p.stem: _imputer_node(p.stem, conf_dir) for p in sorted((conf_dir / "imputer").glob("*.yaml"))}
+    imputers = {p.stem: _imputer_node(p.stem) for p in sorted((conf_dir / "imputer").glob("*.yaml"))}
     imputer_labels = {k: node.get("label", k) for k, node in imputers.items()}
     flags = {k: tuple(bool(node[c]) for c in COMPONENT_KEYS) for k, node in imputers.items()
              if all(c in node for c in COMPONENT_KEYS)}

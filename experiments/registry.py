@@ -46,11 +46,31 @@ def imputer_names() -> list[str]:
     return sorted({p.stem for folder in config_dirs() for p in (folder / "imputer").glob("*.yaml")})
 
 
-def load_imputer_conf(name: str) -> DictConfig:
-    path = group_file("imputer", name)
+def load_group_node(group: str, name: str) -> DictConfig | None:
+    """``<dir>/<group>/<name>.yaml`` composed as Hydra composes it: a ``defaults: [base, _self_]``
+    list merges ``base`` of the same group first (the Meta-GAIN ablations extend ``metagain``)."""
+    path = group_file(group, name)
     if path is None:
+        return None
+    node = OmegaConf.load(path)
+    defaults = list(node.pop("defaults", None) or [])
+    merged = OmegaConf.create()
+    for item in defaults:
+        if item == "_self_":
+            merged = OmegaConf.merge(merged, node)
+            continue
+        base = load_group_node(group, str(item))
+        if base is None:
+            raise ValueError(f"{path} extends {group}/{item}, which does not exist.")
+        merged = OmegaConf.merge(merged, base)
+    return merged if "_self_" in defaults else OmegaConf.merge(merged, node)
+
+
+def load_imputer_conf(name: str) -> DictConfig:
+    node = load_group_node("imputer", name)
+    if node is None:
         raise ValueError(f"Unknown imputer {name!r}; choose one of {imputer_names()}.")
-    return OmegaConf.load(path)
+    return node
 
 
 def resolve_params(imputer_conf, profile: str, explicit: set[str] | frozenset = frozenset()) -> dict:

@@ -27,7 +27,7 @@ from experiments.masks import MaskError, draw_mask
 from experiments.registry import CONF_DIR, instantiate_imputer, resolve_params
 from experiments.scoring import SCORE_VERSION, complete_unit_scale, downstream_references, score, score_draws
 from experiments.split import stratified_split
-from metagain.base import MissingExtraError
+from baselines._base import MissingExtraError
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -317,7 +317,7 @@ def _write(results_dir, row: dict) -> None:
 
 
 def _requested_device(cfg: dict) -> str:
-    from metagain.base import resolve_device
+    from baselines._base import resolve_device
 
     return resolve_device(cfg.get("device", "auto"))
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from metagain.base import BaseImputer, check_finite_loss, resolve_device, seed_torch
-from metagain.blocks import BatchSampler, ObservedMinMax, to_tensors
+from baselines._base import BaseImputer, check_finite_loss, resolve_device, seed_torch
+from baselines._gan import BatchSampler, ObservedMinMax, to_tensors
 from metagain.meta_set import carve_meta_set
 from metagain.model import MetaGAIN, MetaGAINConfig, hide_observed
 

@@ -74,7 +74,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from metagain.blocks import Discriminator, adversarial_loss, discriminator_loss, mlp, noise_fill, \
+from baselines._gan import Discriminator, adversarial_loss, discriminator_loss, mlp, noise_fill, \
     observed_mse, sample_hint
 
 

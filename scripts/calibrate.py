@@ -29,7 +29,7 @@ from experiments.registry import CONF_DIR
 from experiments.runner import set_threads
 from experiments.scoring import complete_unit_scale, decode, unit_scale
 from experiments.split import stratified_split
-from metagain.schema import Schema
+from baselines.schema import Schema
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = ROOT / "results" / "reference" / "paper_tables.csv"

@@ -27,7 +27,7 @@ def _one_torch_thread():
 @pytest.fixture(scope="session")
 def mixed():
     """(X_complete in [0,1], y as 0..C-1, schema) for 240 rows, 6 features (mixed kinds)."""
-    from metagain.schema import Schema
+    from baselines.schema import Schema
 
     rng = np.random.default_rng(0)
     n = 240

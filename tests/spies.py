@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metagain.base import BaseImputer, MissingExtraError
+from baselines._base import BaseImputer, MissingExtraError
 
 RECEIVED: list[np.ndarray] = []
 DATASETS_SEEN: list[str | None] = []

@@ -7,7 +7,7 @@ from omegaconf.errors import ValidationError
 
 from experiments.registry import CONF_DIR, build_imputer, imputer_names
 from experiments.runner import compose_cell
-from metagain.base import MissingExtraError
+from baselines._base import MissingExtraError
 
 
 def options(group):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from experiments.registry import build_imputer, imputer_names
-from metagain.base import MissingExtraError
+from baselines._base import MissingExtraError
 from tests.conftest import hide
 
 NAMES = imputer_names()

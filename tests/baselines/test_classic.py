@@ -15,7 +15,7 @@ from baselines.mean import MeanImputer
 from baselines.missfi import MissForestImputer, missforest_differences, missforest_should_stop
 from baselines.pcai import PCAImputer, choose_ncp, regularized_pca
 from baselines.xgbi import XGBImputer, change_norm
-from metagain.schema import Schema
+from baselines.schema import Schema
 from tests.conftest import hide, quick_armse
 
 

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from baselines.midae import MIDAEImputer
 from baselines.vaei import VAEImputer
 from experiments.registry import build_imputer
-from metagain.base import TrainingDivergedError
+from baselines._base import TrainingDivergedError
 from tests.conftest import hide, quick_armse
 
 FAST = dict(epochs=3, random_state=0, device="cpu", verbose=False)

@@ -7,7 +7,7 @@ import pytest
 
 from baselines.hivae import HIVAEImputer
 from experiments.registry import build_imputer
-from metagain.base import TrainingDivergedError
+from baselines._base import TrainingDivergedError
 from tests.conftest import hide, quick_armse
 
 FAST = dict(epochs=3, random_state=0, device="cpu", verbose=False)

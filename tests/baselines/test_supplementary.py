@@ -13,7 +13,7 @@ import torch
 from baselines import remasker
 from baselines.remasker import ReMaskerImputer
 from experiments.registry import build_imputer
-from metagain.base import MissingExtraError
+from baselines._base import MissingExtraError
 from tests.conftest import hide, quick_armse
 
 HAS_HYPERIMPUTE = importlib.util.find_spec("hyperimpute") is not None

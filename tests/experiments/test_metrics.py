@@ -8,7 +8,7 @@ from experiments.metrics import (armse, brier_ensemble, crps_ensemble, diversity
                                  gain_rmse, interval_covered, interval_nominal, majority_vote, xgb_accuracy)
 from experiments.split import stratified_split
 from metagain.meta_set import carve_meta_set
-from metagain.schema import Schema
+from baselines.schema import Schema
 
 SCHEMA = Schema(kinds=("numeric", "nominal", "ordinal"), n_categories=(0, 3, 4))
 

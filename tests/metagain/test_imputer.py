@@ -7,8 +7,8 @@ import torch
 
 from experiments.registry import build_imputer
 from metagain import MetaGAINImputer
-from metagain.base import TrainingDivergedError
-from metagain.blocks import to_tensors
+from baselines._base import TrainingDivergedError
+from baselines._gan import to_tensors
 from tests.conftest import hide, quick_armse
 
 VARIANTS = ["metagain", "metagain_none", "metagain_id", "metagain_mn", "metagain_tr",

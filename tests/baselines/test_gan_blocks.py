@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from metagain.blocks import BatchSampler, Discriminator, ObservedMinMax, adversarial_loss, \
+from baselines._gan import BatchSampler, Discriminator, ObservedMinMax, adversarial_loss, \
     discriminator_loss, noise_fill, observed_mse, sample_hint
 
 

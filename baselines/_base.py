@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from metagain.schema import Schema
+from baselines.schema import Schema
 
 
 class TrainingDivergedError(RuntimeError):
