@@ -7,7 +7,7 @@ PROFILE ?= paper
 # LAUNCHER: joblib | local | submitit_local | submitit_slurm | slurm (conf/hydra/launcher/slurm.yaml)
 LAUNCHER ?= joblib
 
-.PHONY: help setup setup-hyperimpute test test-slow reproduce report export merge plan calibrate bench clean
+.PHONY: help setup setup-hyperimpute test test-slow reproduce report export merge plan costs calibrate bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ merge:  ## combine exports from other machines (FILES="a.csv.gz b.csv.gz") into 
 
 plan:  ## how many cells PROFILE has, how many are done, and the time left
 	$(PY) -m experiments.reproduce --profile $(PROFILE) --plan
+
+costs:  ## measure this machine's unit costs for `make plan` (1-2 min; results/cache/costs-<host>.json)
+	$(PY) -m experiments.costs --calibrate
 
 reproduce:  ## run every sweep of PROFILE (resuming), then tables, figures and REPORT.md
 	$(PY) -m experiments.reproduce --profile $(PROFILE) --launcher $(LAUNCHER)

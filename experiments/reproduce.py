@@ -13,7 +13,9 @@ run by an earlier sweep of the same call (Table 4 after Table 1), is not launche
 store defines (a skipped cell returns at once unless its optional extra is now installed).
 While a sweep runs, progress (cells done of total, failures, elapsed time, ETA) comes from
 polling the store. ``--plan`` only counts: cells per sweep, how many are done, and a time
-estimate from the times already in the store.
+estimate from the cost model (:mod:`experiments.costs`: unit costs calibrated on this machine,
+the store's times where it has them), with SLURM's time limit and memory per sweep derived
+from it.
 """
 from __future__ import annotations
 
@@ -99,61 +101,75 @@ def cell_status(cells: pd.DataFrame, rows: pd.DataFrame, profile: str) -> pd.Ser
     return merged["status"].fillna(merged["stale"]).fillna("").astype(str)
 
 
-def cell_seconds(rows: pd.DataFrame, profile: str) -> tuple[pd.Series, pd.Series]:
-    """Mean seconds of ok cells per (imputer, dataset) and per imputer.
+def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS, extras=(), *, model=None,
+         n_jobs: int = 1, launcher: str = "joblib", extra=()) -> pd.DataFrame:
+    """Per sweep: cells, ok, invalid, skipped, failed, stale, to run, and the estimated time left.
 
-    A row's whole wall time (``cell_seconds``) when the store records it, else its imputer's
-    fit + transform time (which leaves out loading, masking and the XGBoost scoring).
+    Each cell to run (not ok or invalid; a skipped one returns at once and costs nothing) is
+    costed by ``model`` (:class:`experiments.costs.CostModel`: the store's mean time of that
+    imputer on that dataset at this profile where it has one, else the calibrated cost model):
+    ``est_seconds`` sums them (CPU seconds, one thread), ``wall_seconds`` schedules them in grid
+    order on the launcher's workers (``n_jobs`` locally, the array's parallelism on SLURM),
+    ``longest_seconds`` is the largest, ``from_store`` counts the cells the store timed,
+    ``unknown`` those no model covers and ``new_to_run`` those no earlier sweep runs. A last row
+    ``all`` counts each distinct cell once (sweeps share cells: Table 4 is Table 1's grid) and its
+    wall time runs the sweeps one after another, each paying only the cells no earlier sweep ran,
+    as reproduce does.
     """
-    rows = tables.normalise_rows(rows)
-    variant = rows["variant"].fillna(False).astype(bool) if "variant" in rows else pd.Series(False, rows.index)
-    ok = rows[(rows["profile"] == profile) & (rows["status"] == "ok") & ~variant]  # stale rows still time
-    seconds = ok["fit_seconds"].astype(float).fillna(0) + ok["transform_seconds"].astype(float).fillna(0)
-    if "cell_seconds" in ok:
-        seconds = ok["cell_seconds"].astype(float).fillna(seconds)
-    ok = ok.assign(seconds=seconds)
-    return ok.groupby(["imputer", "dataset"])["seconds"].mean(), ok.groupby("imputer")["seconds"].mean()
+    from experiments import costs
 
-
-def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS, extras=()) -> pd.DataFrame:
-    """Per sweep: cells, ok, skipped, failed, to run (not ok), and estimated seconds left.
-
-    The estimate sums, over the cells to run that were not skipped before, the mean time of
-    that imputer on that dataset in the store (else of that imputer on any dataset, see
-    :func:`cell_seconds`); cells with neither are counted in ``unknown``. A last row ``all``
-    counts each distinct cell once (sweeps share cells: Table 4 is Table 1's grid).
-    """
-    by_pair, by_imputer = cell_seconds(rows, profile_name)
+    model = model if model is not None else costs.CostModel(costs.load_costs(calibrate_missing=False)[0], rows)
+    workers = costs.launcher_workers(launcher, n_jobs, extra)
     records, every = [], []
+    seen, wall_all = set(), 0.0
     for sweep in sweeps:
         cells = expand(sweep_grid(sweep, profile, extras))
         cells["status"] = cell_status(cells, rows, profile_name).to_numpy()
+        cells["seconds"], cells["source"] = _cell_costs(cells, model, profile_name)
         every.append(cells)
-        records.append({"sweep": sweep, **_count(cells, by_pair, by_imputer)})
+        record = _count(cells)
+        record["wall_seconds"] = costs.schedule(cells.loc[_to_time(cells), "seconds"].fillna(0).tolist(), workers)
+        keys = list(cells[list(AXES)].itertuples(index=False, name=None))
+        new = pd.Series([key not in seen for key in keys], index=cells.index)
+        seen.update(keys)
+        record["new_to_run"] = int((_to_time(cells) & new).sum())
+        records.append({"sweep": sweep, **record})
+        wall_all += costs.schedule(cells.loc[_to_time(cells) & new, "seconds"].fillna(0).tolist(), workers)
     if every:
         union = pd.concat(every).drop_duplicates(list(AXES))
-        records.append({"sweep": "all", **_count(union, by_pair, by_imputer)})
+        records.append({"sweep": "all", **_count(union), "wall_seconds": wall_all})
+        records[-1]["new_to_run"] = int(_to_time(union).sum())
     return pd.DataFrame.from_records(records, columns=[
-        "sweep", "cells", "ok", "invalid", "skipped", "failed", "stale", "to_run", "est_seconds", "unknown"])
+        "sweep", "cells", "ok", "invalid", "skipped", "failed", "stale", "to_run", "est_seconds", "unknown",
+        "wall_seconds", "longest_seconds", "from_store", "new_to_run"])
 
 
-def _count(cells: pd.DataFrame, by_pair: pd.Series, by_imputer: pd.Series) -> dict:
+def _cell_costs(cells: pd.DataFrame, model, profile_name: str) -> tuple[list, list]:
+    seconds, sources = [], []
+    for imputer, dataset, ratio in zip(cells["imputer"], cells["dataset"], cells["ratio"]):
+        value, source = model.cell_seconds(imputer, dataset, profile_name, ratio)
+        seconds.append(float("nan") if value is None else value)
+        sources.append(source if value is not None else "unknown")
+    return seconds, sources
+
+
+def _to_time(cells: pd.DataFrame) -> pd.Series:
+    """The cells a run would spend time on: not done (ok/invalid) and not skipped before."""
+    return ~cells["status"].isin(["ok", "invalid", "skipped"])
+
+
+def _count(cells: pd.DataFrame) -> dict:
     left = cells[~cells["status"].isin(["ok", "invalid"])]
-    estimate, unknown = 0.0, 0
     timed = left[left["status"] != "skipped"]  # a skipped cell returns at once
-    for imputer, dataset in zip(timed["imputer"], timed["dataset"]):
-        if (imputer, dataset) in by_pair.index:
-            estimate += float(by_pair[(imputer, dataset)])
-        elif imputer in by_imputer.index:
-            estimate += float(by_imputer[imputer])
-        else:
-            unknown += 1
+    known = timed["seconds"].notna()
     return {"cells": len(cells), "ok": int((cells["status"] == "ok").sum()),
             "invalid": int((cells["status"] == "invalid").sum()),
             "skipped": int((cells["status"] == "skipped").sum()),
             "failed": int((cells["status"] == "failed").sum()),
             "stale": int((cells["status"] == "stale").sum()), "to_run": len(left),
-            "est_seconds": estimate, "unknown": unknown}
+            "est_seconds": float(timed.loc[known, "seconds"].sum()), "unknown": int((~known).sum()),
+            "longest_seconds": float(timed.loc[known, "seconds"].max()) if known.any() else 0.0,
+            "from_store": int((timed["source"] == "store").sum())}
 
 
 def _duration(seconds: float) -> str:
@@ -162,28 +178,48 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
-def format_plan(table: pd.DataFrame, n_jobs: int) -> str:
-    """The plan as aligned text, with wall time for ``n_jobs`` parallel workers."""
+def format_plan(table: pd.DataFrame, n_jobs: int, launcher: str = "joblib", workers: int | None = None) -> str:
+    """The plan as aligned text: counts, CPU hours, wall time on the launcher's workers, longest cell.
+
+    ``table`` is :func:`plan`'s; without a ``wall_seconds`` column the wall time is the CPU time
+    over ``n_jobs``. A sweep longer than a night here (``costs.NIGHT_HOURS`` of wall time) is
+    flagged: it belongs on a GPU or a cluster.
+    """
+    from experiments.costs import NIGHT_HOURS
+
+    workers = workers or n_jobs
+    where = f"{workers} worker{'s' if workers != 1 else ''}" + ("" if launcher in ("joblib", "local") else f", {launcher}")
     lines = [f"{'sweep':<11}{'cells':>7}{'ok':>7}{'invalid':>9}{'skipped':>9}{'failed':>8}{'stale':>7}"
-             f"{'to run':>8}   "
-             f"time left ({n_jobs} worker{'s' if n_jobs != 1 else ''})"]
+             f"{'to run':>8}{'CPU h':>9}   {'wall (' + where + ')':>24}{'longest cell':>14}"]
     for row in table.itertuples():
+        wall = getattr(row, "wall_seconds", row.est_seconds / max(n_jobs, 1))
+        longest = getattr(row, "longest_seconds", float("nan"))
         if row.to_run == 0:
-            estimate = "nothing left"
-        elif row.unknown == row.to_run - row.skipped and row.unknown:
-            estimate = f"unknown: none of these {row.unknown} cells' imputers timed yet"
+            estimate = f"{'-':>9}   {'nothing left':>24}{'-':>14}"
         else:
-            estimate = f"{_duration(row.est_seconds / n_jobs)}" + (
-                f" + {row.unknown} cells of imputers never timed" if row.unknown else "")
+            estimate = f"{row.est_seconds / 3600:>9.2f}   {_duration(wall):>24}" \
+                       f"{_duration(longest) if longest == longest else '-':>14}"
+        notes = []
+        if getattr(row, "new_to_run", None) == 0 and row.to_run and row.sweep != "all":
+            notes.append("its cells are run by earlier sweeps (a full reproduce skips it)")
+        if row.unknown:
+            notes.append(f"+ {row.unknown} cells with no cost model")
+        if row.to_run and wall > NIGHT_HOURS * 3600:
+            notes.append(f"> {NIGHT_HOURS:g} h wall here: better on a GPU or a cluster (--launcher slurm)")
         lines.append(f"{row.sweep:<11}{row.cells:>7}{row.ok:>7}{row.invalid:>9}{row.skipped:>9}{row.failed:>8}"
-                     f"{row.stale:>7}"
-                     f"{row.to_run:>8}   {estimate}")
+                     f"{row.stale:>7}{row.to_run:>8}{estimate}" + ("  " + "; ".join(notes) if notes else ""))
     return "\n".join(lines)
 
 
 def sweep_command(sweep: str, grid: dict[str, list[str]], profile_name: str, launcher: str,
-                  n_jobs: int, results_dir: str | None = None, extra=()) -> list[str]:
-    """The Hydra multirun command of one sweep; the grid's axes are passed explicitly."""
+                  n_jobs: int, results_dir: str | None = None, extra=(), resources: dict | None = None) -> list[str]:
+    """The Hydra multirun command of one sweep; the grid's axes are passed explicitly.
+
+    On SLURM (``slurm``, ``submitit_slurm``) every array task gets the time limit and memory the
+    cost model derives for the sweep's largest cell (:func:`experiments.costs.slurm_resources`:
+    estimate × 2, peak memory × 1.5, floors 60 min and 4 GB), unless ``extra`` sets them;
+    ``resources`` passes precomputed ones.
+    """
     if launcher not in LAUNCHERS:
         raise ValueError(f"Unknown launcher {launcher!r}; choose one of {list(LAUNCHERS)}.")
     command = [sys.executable, "-m", "experiments.run", "-m", f"+sweep={sweep}",
@@ -192,9 +228,32 @@ def sweep_command(sweep: str, grid: dict[str, list[str]], profile_name: str, lau
     command += [f"hydra/launcher={launcher}", "threads=1"]
     if launcher in ("joblib", "local"):
         command.append(f"hydra.launcher.n_jobs={n_jobs}")
+    if launcher in ("slurm", "submitit_slurm"):
+        if resources is None:
+            from experiments import costs
+
+            resources = costs.slurm_resources(grid, profile_name, _store_model(results_dir))
+        for key in ("timeout_min", "mem_gb"):
+            if not any(str(item).startswith(f"hydra.launcher.{key}=") for item in extra):
+                command.append(f"hydra.launcher.{key}={resources[key]}")
     if results_dir is not None:
         command.append(f"results_dir={results_dir}")
     return command + list(extra)
+
+
+_MODELS: dict = {}
+
+
+def _store_model(results_dir: str | None):
+    """The cost model over this machine's calibration (never measured here) and the store's rows."""
+    from experiments import costs
+    from experiments.store import load_rows
+
+    root = str(report.results_root(results_dir))
+    if root not in _MODELS:
+        data, source = costs.load_costs(calibrate_missing=False)
+        _MODELS[root] = costs.CostModel(data, load_rows(Path(root), which="all"), source)
+    return _MODELS[root]
 
 
 def default_jobs() -> int:
@@ -245,6 +304,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="paper", help="conf/profile/<name>.yaml")
     parser.add_argument("--launcher", default="joblib", choices=LAUNCHERS)
     parser.add_argument("--plan", action="store_true", help="only count cells and estimate time")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="with --plan: never measure unit costs (this machine's cache, else "
+                             "experiments/costs_default.json)")
     parser.add_argument("--only", default=None, help="comma-separated sweeps, e.g. table1,table5")
     parser.add_argument("--jobs", type=int, default=None, help="parallel workers (default: cores)")
     parser.add_argument("--results-dir", default=None,
@@ -282,13 +344,26 @@ def main(argv=None) -> int:
                                 + [n.strip() for item in args.add_imputer for n in item.split(",") if n.strip()]))
 
     if args.plan:
+        from experiments import costs
+
         rows = load_rows(root, which="all")
-        print(f"profile {args.profile}, store {root}/runs")
-        print(format_plan(plan(rows, args.profile, profile, sweeps, extras), n_jobs))
+        grids = {sweep: sweep_grid(sweep, profile, extras) for sweep in sweeps}
+        needed = sorted({name for grid in grids.values() for name in grid["imputer"]} & set(imputer_names()))
+        data, source = costs.load_costs(needed, calibrate_missing=not args.no_calibrate)
+        model = costs.CostModel(data, rows, source)
+        table = plan(rows, args.profile, profile, sweeps, extras, model=model, n_jobs=n_jobs,
+                     launcher=args.launcher, extra=extra)
+        print(f"profile {args.profile}, store {root}/runs, unit costs {source} "
+              f"(CPU seconds, one thread; {int(table['from_store'].iloc[-1])} cells to run timed by the store)")
+        print(format_plan(table, n_jobs, args.launcher, costs.launcher_workers(args.launcher, n_jobs, extra)))
         for sweep in sweeps:
-            command = sweep_command(sweep, sweep_grid(sweep, profile, extras), args.profile, args.launcher,
-                                    n_jobs, args.results_dir, extra)
+            resources = costs.slurm_resources(grids[sweep], args.profile, model) \
+                if args.launcher in ("slurm", "submitit_slurm") else None
+            command = sweep_command(sweep, grids[sweep], args.profile, args.launcher, n_jobs, args.results_dir,
+                                    extra, resources)
             print(f"\n{sweep}: {shlex.join(['python'] + command[1:])}")
+        print()
+        print(costs.paper_estimate_line(model=model))
         return 0
 
     grids = {sweep: sweep_grid(sweep, profile, extras) for sweep in sweeps}

@@ -95,6 +95,9 @@ def main(argv=None) -> None:
         sampled, point = (transform_seconds(X, y, device, k) for k in (draws, 0))
         print(f"transform of {args.rows} × {args.features}: {1e3 * sampled:.1f} ms ({draws} draws), "
               f"{1e3 * point:.1f} ms (Z = μ)")
+    from experiments.costs import paper_estimate_line  # the cost model of `make plan` (calibrates if needed)
+
+    print("\n" + paper_estimate_line())
 
 
 if __name__ == "__main__":

@@ -239,7 +239,10 @@ def test_profile_narrows_the_grid():
         assert all(len(reproduce.expand(reproduce.sweep_grid(s, profile))) for s in ("table1", "figure2"))
 
 
-def test_plan_counts_a_synthetic_store():
+def test_plan_counts_a_synthetic_store(monkeypatch):
+    from experiments import costs
+
+    monkeypatch.setattr(costs, "_importable", lambda module: False)  # HyperImpute absent: skipped at once
     rows = store_rows([
         cell("wine", "mean", profile="smoke", fit_seconds=2.0, transform_seconds=1.0),
         cell("wine", "gain", profile="smoke", fit_seconds=10.0, transform_seconds=0.0),
@@ -250,17 +253,38 @@ def test_plan_counts_a_synthetic_store():
              fit_seconds=4.0, transform_seconds=0.0),  # its timing still informs the estimate
         cell("balance", "metagain", profile="smoke", current=False, variant=True),  # an override run
     ])
-    table = reproduce.plan(rows, "smoke", SMOKE).set_index("sweep")
-    assert table.loc["table1"].to_dict() == {"cells": 6, "ok": 2, "invalid": 0, "skipped": 0, "failed": 1,
-                                             "stale": 1, "to_run": 4, "est_seconds": 21.0, "unknown": 0}
-    assert table.loc["table4"].to_dict() == table.loc["table1"].to_dict()
+    # Unit costs: 1 s per cell outside the imputer; GAIN 0.1 s and Meta-GAIN 0.5 s per iteration
+    # (smoke: 50 and 20 iterations); ReMasker not calibrated.
+    unit = {"format": costs.FORMAT, "overhead": {"cell_fixed": 1.0, "load": {}, "xgb": [0.0, 0.0, 0.0]},
+            "imputers": {"gain": {"family": "gain", "fixed": 0.0, "per_unit": [0.1, 0.0], "per_row": [0.0, 0.0]},
+                         "metagain": {"family": "metagain", "fixed": 0.0, "per_unit": [0.5, 0.0],
+                                      "per_row": [0.0, 0.0]}}}
+    model = costs.CostModel(unit, rows)
+    table = reproduce.plan(rows, "smoke", SMOKE, model=model, n_jobs=2).set_index("sweep")
+    # To run: balance mean (model, 1 s), balance gain (model, 6 s), wine metagain (store, 4 s),
+    # balance metagain (model: the override run does not time it, 11 s).
+    counts = ["cells", "ok", "invalid", "skipped", "failed", "stale", "to_run", "est_seconds", "unknown", "from_store"]
+    assert table.loc["table1", counts].to_dict() == {"cells": 6, "ok": 2, "invalid": 0, "skipped": 0, "failed": 1,
+                                                     "stale": 1, "to_run": 4, "est_seconds": 22.0, "unknown": 0,
+                                                     "from_store": 1}
+    # in grid order on 2 workers: wine metagain 4 | balance mean 1, balance gain 6 → 7 | balance metagain 11 → 15
+    assert table.loc["table1", "wall_seconds"] == 15.0 and table.loc["table1", "longest_seconds"] == 11.0
+    assert table.loc["table4", counts].to_dict() == table.loc["table1", counts].to_dict()
+    assert table.loc["table4", "new_to_run"] == 0  # Table 1 runs its cells first
     assert table.loc["table5", "cells"] == 4 and table.loc["figure2", "cells"] == 6
-    assert table.loc["supplement"].to_dict() == {"cells": 12, "ok": 0, "invalid": 0, "skipped": 1, "failed": 0,
-                                                 "stale": 0, "to_run": 12, "est_seconds": 0.0, "unknown": 11}
+    # Supplement: 6 ReMasker cells with no unit costs (unknown), 5 HyperImpute cells skipped at once
+    # (overhead only) and the one already skipped (free).
+    assert table.loc["supplement", counts].to_dict() == {"cells": 12, "ok": 0, "invalid": 0, "skipped": 1,
+                                                         "failed": 0, "stale": 0, "to_run": 12, "est_seconds": 5.0,
+                                                         "unknown": 6, "from_store": 0}
     # Distinct cells: Tables 1–3's 6 each, none's 2, Figure 2's 3 at ratio 0.4, the supplement's 12.
     assert table.loc["all", "cells"] == 35 and table.loc["all", "ok"] == 2
     text = reproduce.format_plan(table.reset_index(), n_jobs=2)
-    assert "table1           6      2        0        0       1      1       4   0:00:10" in text
+    line = next(x for x in text.splitlines() if x.startswith("table1 "))
+    assert line.startswith("table1           6      2        0        0       1      1       4")
+    assert "0.01" in line and "0:00:15" in line and "0:00:11" in line
+    assert "run by earlier sweeps" in next(x for x in text.splitlines() if x.startswith("table4 "))
+    assert "+ 6 cells with no cost model" in next(x for x in text.splitlines() if x.startswith("supplement "))
 
 
 def test_sweep_command():
@@ -282,15 +306,32 @@ def test_unknown_sweep_is_a_clear_error():
         reproduce.sweep_params("table9")
 
 
-def test_plan_command_line_on_an_empty_store(tmp_path, capsys):
-    assert reproduce.main(["--profile", "smoke", "--plan", "--jobs", "2", "--results-dir", str(tmp_path)]) == 0
+def test_plan_command_line_on_an_empty_store(tmp_path, capsys, monkeypatch):
+    import re
+
+    monkeypatch.setenv("METAGAIN_COSTS_FILE", str(tmp_path / "no-cache.json"))  # the committed defaults
+    assert reproduce.main(["--profile", "smoke", "--plan", "--jobs", "2", "--results-dir", str(tmp_path),
+                           "--no-calibrate"]) == 0
     out = capsys.readouterr().out
     smoke = report.load_profile("smoke")
     cells = len(reproduce.expand(reproduce.sweep_grid("table1", smoke, smoke["extra_imputers"])))
     assert f"{'table1':<11}{cells:>7}{0:>7}" in out  # cells, none ok yet
     assert "+sweep=table1 profile=smoke" in out and "hydra.launcher.n_jobs=2" in out
+    assert "unknown" not in out and "no cost model" not in out  # every cell costed on a fresh clone
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"paper-profile estimate cpu_hours=\d+\.\d tables_figure_hours_2cores=\d+\.\d", last)
+    assert not (tmp_path / "no-cache.json").exists()  # --no-calibrate measured nothing
     with pytest.raises(SystemExit):
         reproduce.main(["--profile", "smoke", "--plan", "--only", "table9"])
+
+
+def test_plan_command_line_on_slurm_derives_limits(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("METAGAIN_COSTS_FILE", str(tmp_path / "no-cache.json"))
+    assert reproduce.main(["--profile", "smoke", "--plan", "--launcher", "slurm", "--results-dir", str(tmp_path),
+                           "--no-calibrate", "--only", "supplement"]) == 0
+    out = capsys.readouterr().out
+    assert "hydra/launcher=slurm" in out and "hydra.launcher.timeout_min=" in out and "hydra.launcher.mem_gb=" in out
+    assert "64 workers, slurm" in out
 
 
 def _drawing(imputer, dataset, coverage, crps):
