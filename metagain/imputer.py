@@ -13,6 +13,7 @@ iterations in ``info_["weights_trajectory"]``.
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -160,11 +161,10 @@ class MetaGAINImputer(BaseImputer):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, X, y, schema):
-        if self.use_task and y is None:
-            raise ValueError(
-                "MetaGAINImputer(use_task=True) needs class labels for its task regulariser: "
-                "call fit(X, y), or set use_task=False."
-            )
+        use_task = bool(self.use_task) and y is not None
+        if self.use_task and y is None:  # scikit-learn calls fit(X) in pipelines: impute without TR
+            warnings.warn("MetaGAINImputer(use_task=True) was fit without labels: the task regulariser is "
+                          "off for this fit (pass fit(X, y) to use it).", UserWarning, stacklevel=3)
         if self.use_meta and self.weight_grid is not None:
             raise ValueError(
                 "weight_grid is only used without the meta network; set use_meta=False or weight_grid=None."
@@ -183,11 +183,11 @@ class MetaGAINImputer(BaseImputer):
         hide_ratio = self.meta_hide_ratio if self.meta_hide_ratio is not None \
             else float(np.clip(np.isnan(X).mean(), 0.05, 0.9))
         cfg = MetaGAINConfig(
-            n_features=X.shape[1], n_classes=int(labels.max()) + 1 if self.use_task else 0,
+            n_features=X.shape[1], n_classes=int(labels.max()) + 1 if use_task else 0,
             hidden=self.hidden, n_layers=self.n_layers, latent=self.latent, disc_hidden=self.disc_hidden,
             batch_size=self.batch_size, lr=self.learning_rate, momentum=self.momentum,
             weight_decay=self.weight_decay, iterations=int(self.iterations), hint_rate=self.hint_rate,
-            noise_high=self.noise_high, use_kl=self.use_kl, use_meta=self.use_meta, use_task=self.use_task,
+            noise_high=self.noise_high, use_kl=self.use_kl, use_meta=self.use_meta, use_task=use_task,
             meta_net=self.meta_net, meta_hidden=self.meta_hidden, meta_optimizer=self.meta_optimizer,
             meta_lr=self.meta_lr, meta_momentum=self.meta_momentum, meta_draws=int(self.meta_draws),
             init_beta=self.init_beta, init_gamma=self.init_gamma,

@@ -156,12 +156,12 @@ def test_pipeline_with_xgboost(data):
     assert pipe[0].info_["meta_rows"] > 0
 
 
-def test_task_regulariser_without_labels_is_a_clear_error(data):
+def test_without_labels_the_task_regulariser_is_off_with_a_warning(data):
+    """scikit-learn's fit(X) (a pipeline without y) works: the same fit as use_task=False."""
     X, _, schema = data
-    with pytest.raises(ValueError, match="needs class labels"):
-        tiny().fit(X, schema=schema)
-    out = tiny(use_task=False).fit(X, schema=schema).transform(X)   # fine without the task term
-    assert not np.isnan(out).any()
+    with pytest.warns(UserWarning, match="fit without labels"):
+        out = tiny().fit(X, schema=schema).transform(X)
+    np.testing.assert_array_equal(out, tiny(use_task=False).fit(X, schema=schema).transform(X))
 
 
 def test_empty_meta_set_is_a_clear_error(data):
