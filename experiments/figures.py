@@ -207,15 +207,22 @@ def plot_weights(data: pd.DataFrame, imputer: str, stem: Path | str) -> list[Pat
     axes = figure.subplots(1, len(WEIGHTS), sharex=True)
     datasets = tables.ordered_datasets(set(part["dataset"]))
     for ax, (weight, title) in zip(axes, WEIGHTS):
+        if not (part[weight] > 0).any():  # a switched-off component: its weight is 0 throughout
+            ax.text(0.5, 0.5, "off (component not used)", ha="center", va="center", fontsize=8,
+                    transform=ax.transAxes)
         for i, dataset in enumerate(datasets):
             line = part[part["dataset"] == dataset].groupby("iteration")[weight].median()
-            ax.plot(line.index, line.to_numpy(), color=f"C{i % 10}", linewidth=1,
-                    label=tables.DATASET_LABELS.get(dataset, dataset))
-        ax.set_yscale("log")
+            if (line > 0).any():
+                ax.plot(line.index, line.to_numpy(), color=f"C{i % 10}", linewidth=1,
+                        linestyle="-" if i < 10 else "--",  # tab10 has ten colours
+                        label=tables.DATASET_LABELS.get(dataset, dataset))
+        if (part[weight] > 0).any():
+            ax.set_yscale("log")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("iteration", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    if axes[-1].get_legend_handles_labels()[0]:
+        axes[-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     figure.suptitle(f"Learned weights of {tables.LAYOUT.imputer_labels.get(imputer, imputer)} (Table 5)",
                     fontsize=10)
     return _save(figure, Path(stem))

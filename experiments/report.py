@@ -182,7 +182,8 @@ def weights_section(rows: pd.DataFrame, profile: str) -> list[str]:
               "its cells (datasets × seeds); figures `figures/weights_<variant>.png`. Variants without "
               "the meta network keep the weights their grid search chose.", ""]
     body = []
-    for imputer, part in data.groupby("imputer", sort=False):
+    for imputer in [k for k in tables.ABLATIONS if k in set(data["imputer"])]:  # Table 5's order
+        part = data[data["imputer"] == imputer]
         first = part[part["iteration"] == part.groupby(["dataset", "seed"])["iteration"].transform("min")]
         last = part[part["iteration"] == part.groupby(["dataset", "seed"])["iteration"].transform("max")]
         body.append([f"[{_variant(imputer)}](figures/weights_{imputer}.png)",
