@@ -46,7 +46,7 @@ at its 10 rounds (its tol rule stops some datasets earlier); Figure 2's ratios s
 models by the observed rows only.
 
 **Estimate** (:func:`estimate_seconds`): the imputer's budget at the profile
-(``resolve_params``: the yaml's ``profiles:`` cuts) and the dataset's shape at the profile
+(``resolve_params``: the profile's ``conf/budget`` cuts) and the dataset's shape at the profile
 (``max_rows`` subsample, 80 % training rows) put into the family's formula, plus the per-cell
 overhead. :class:`CostModel` prefers the store: where it has ok rows of the same (imputer,
 dataset, profile) and imputer version, their mean ``cell_seconds`` is used, scaled by the model's
@@ -77,6 +77,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+CONF_PROFILES = ROOT / "conf" / "profile"
 CACHE_DIR = ROOT / "results" / "cache"
 DEFAULT_FILE = Path(__file__).with_name("costs_default.json")
 FORMAT = 1
@@ -415,12 +416,12 @@ def _calibrate_xgbi(name: str, datasets) -> dict:
     ~4× what 11 do; valley's stop splitting after ~30) nor monotone in rows (letter: 1 500 rows
     cost more than 6 000).
     """
-    from experiments.registry import load_imputer_conf
+    from experiments.registry import budget_cuts, load_imputer_conf
 
     conf = load_imputer_conf(name)
     full = int(conf.get("n_estimators", 100))
-    budgets = sorted({int(v["n_estimators"]) for v in (conf.get("profiles") or {}).values()
-                      if "n_estimators" in v} | {full})
+    cuts = [budget_cuts(name, p.stem) for p in sorted((CONF_PROFILES).glob("*.yaml"))]
+    budgets = sorted({int(v["n_estimators"]) for v in cuts if "n_estimators" in v} | {full})
     probes = {}
     for key in datasets:
         try:

@@ -1,15 +1,17 @@
 """The imputer registry: ``conf/imputer/*.yaml`` is the list of imputers.
 
-Each yaml holds ``name``, ``_target_``, the constructor arguments at the imputer's published
-defaults (each with a comment citing its source), and an optional ``profiles:`` block with
-the budget cuts of the ``smoke`` and ``quick`` profiles (``paper`` uses the defaults)::
+Each yaml holds ``name``, ``label``, ``_target_`` and the constructor arguments at the imputer's
+published defaults (each with a comment citing its source). The budget cuts of the ``smoke`` and
+``quick`` profiles are their own files, ``conf/budget/<imputer>_<profile>.yaml`` (``paper`` uses the
+defaults), which Hydra composes into the imputer node, so ``--cfg job`` prints what runs::
 
+    # conf/imputer/gain.yaml
     name: gain
     _target_: baselines.gain.GAINImputer
     iterations: 10000          # Yoon et al. 2018, reference code main.py
-    profiles:
-      smoke: {iterations: 50}
-      quick: {iterations: 2000}
+    # conf/budget/gain_quick.yaml
+    # @package imputer
+    iterations: 2000
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-RESERVED = ("name", "label", "profiles")  # yaml keys that are not constructor arguments
+RESERVED = ("name", "label")  # yaml keys that are not constructor arguments
 #: Folders of a user's own configs (``<dir>/imputer/<name>.yaml``, ``<dir>/dataset/…``), searched after
 #: ``conf/``; ``python -m experiments.run`` adds them to Hydra's search path.
 CONFIG_PATH_ENV = "METAGAIN_CONFIG_PATH"
@@ -73,21 +75,34 @@ def load_imputer_conf(name: str) -> DictConfig:
     return node
 
 
-def resolve_params(imputer_conf, profile: str, explicit: set[str] | frozenset = frozenset()) -> dict:
-    """Constructor arguments for one cell: yaml defaults, then the profile's cuts.
+def budget_cuts(imputer: str, profile: str) -> dict:
+    """The profile's budget for an imputer: ``<config dir>/budget/<imputer>_<profile>.yaml`` ({} if none).
 
-    Keys in ``explicit`` (overridden on the command line) keep their value over the profile.
-    Returns a plain dict with ``_target_`` and the arguments; ``name`` and ``profiles`` removed.
+    Hydra composes the same file into the cell config (``conf/config.yaml``:
+    ``optional budget: ${imputer}_${profile}``, package ``imputer``), so ``--cfg job`` shows the
+    arguments that run; this reads it for code that builds an imputer without Hydra.
+    """
+    node = load_group_node("budget", f"{imputer}_{profile}")
+    return {} if node is None else OmegaConf.to_container(node, resolve=True)
+
+
+def resolve_params(imputer_conf, profile: str, explicit: set[str] | frozenset = frozenset()) -> dict:
+    """Constructor arguments for one cell: the imputer's yaml, then the profile's budget cuts.
+
+    ``imputer_conf`` is the imputer's node, either its yaml alone or as Hydra composed it (cuts
+    already merged; merging them again changes nothing). Keys in ``explicit`` (overridden on the
+    command line) keep their value over the budget. A budget naming a key that is not an argument
+    in the imputer's yaml is an error. Returns a plain dict with ``_target_`` and the arguments.
     """
     conf = OmegaConf.to_container(imputer_conf, resolve=True) if not isinstance(imputer_conf, dict) \
         else dict(imputer_conf)
-    cuts = (conf.get("profiles") or {}).get(profile) or {}
+    cuts = budget_cuts(str(conf.get("name")), profile)
     params = {k: v for k, v in conf.items() if k not in RESERVED}
     unknown = set(cuts) - set(params)
     if unknown:
         raise ValueError(
-            f"Profile {profile!r} of imputer {conf.get('name')!r} sets {sorted(unknown)}, "
-            "which are not arguments in its yaml."
+            f"conf/budget/{conf.get('name')}_{profile}.yaml sets {sorted(unknown)}, which are not "
+            f"arguments in conf/imputer/{conf.get('name')}.yaml."
         )
     for key, value in cuts.items():
         if key not in explicit:

@@ -41,7 +41,7 @@ def test_iterations_scale_the_variable_cost_of_an_iteration_based_imputer():
     twice = model.imputer_seconds("gain", "x", "paper", params={**params, "iterations": 2 * params["iterations"]})
     assert once == pytest.approx(2.0 + 1e-3 * params["iterations"])
     assert twice - 2.0 == pytest.approx(2 * (once - 2.0))
-    # the quick profile's cut (conf/imputer/gain.yaml profiles) is what the estimate uses
+    # the quick profile's cut (conf/budget/gain_quick.yaml) is what the estimate uses
     quick = model.params("gain", "quick")["iterations"]
     assert model.imputer_seconds("gain", "x", "quick") == pytest.approx(2.0 + 1e-3 * quick)
 

@@ -178,15 +178,33 @@ def _umask() -> int:
     return mask
 
 
-def test_explicit_override_beats_the_profile(tmp_path):
-    from experiments.registry import resolve_params
+def test_explicit_override_beats_the_profile(tmp_path, monkeypatch):
+    from experiments.registry import CONFIG_PATH_ENV, resolve_params
 
-    conf = {"name": "x", "_target_": "t", "epochs": 100, "profiles": {"smoke": {"epochs": 2}}}
+    (tmp_path / "budget").mkdir()
+    (tmp_path / "budget" / "x_smoke.yaml").write_text("# @package imputer\nepochs: 2\n")
+    (tmp_path / "budget" / "y_smoke.yaml").write_text("# @package imputer\nepochz: 2\n")
+    monkeypatch.setenv(CONFIG_PATH_ENV, str(tmp_path))
+    conf = {"name": "x", "_target_": "t", "epochs": 100}
     assert resolve_params(conf, "smoke")["epochs"] == 2
     assert resolve_params(conf, "paper")["epochs"] == 100
     assert resolve_params(conf, "smoke", explicit={"epochs"})["epochs"] == 100
-    with pytest.raises(ValueError, match="not arguments in its yaml"):
-        resolve_params({**conf, "profiles": {"smoke": {"epochz": 2}}}, "smoke")
+    with pytest.raises(ValueError, match="not arguments in conf/imputer/y.yaml"):
+        resolve_params({**conf, "name": "y"}, "smoke")
+
+
+def test_budgets_are_composed_by_hydra_and_name_only_real_arguments():
+    """--cfg job shows what runs: the profile's budget is in the composed imputer node."""
+    from experiments.registry import CONF_DIR, load_imputer_conf
+
+    cfg = compose_cell(["imputer=gain", "profile=quick"])
+    assert cfg.imputer.iterations == 2000 and compose_cell(["imputer=gain"]).imputer.iterations == 10000
+    assert compose_cell(["imputer=gain", "profile=quick", "imputer.iterations=7"]).imputer.iterations == 7
+    for path in sorted((CONF_DIR / "budget").glob("*.yaml")):
+        imputer, _, profile = path.stem.rpartition("_")
+        budget = OmegaConf.load(path)
+        assert set(budget) <= set(load_imputer_conf(imputer)), f"{path.name} names a key {imputer} does not take"
+        assert profile in {p.stem for p in (CONF_DIR / "profile").glob("*.yaml")}, path.name
 
 
 def test_profile_is_part_of_the_cell_key(tmp_path):
