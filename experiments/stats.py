@@ -181,13 +181,29 @@ def wilcoxon_against(scores: pd.DataFrame, target: str, higher_is_better: bool) 
             "ties": int((advantage == 0).sum()),
             "losses": int((advantage < 0).sum()),
             "advantage": float(advantage.mean()) if n else float("nan"),
+            "median_advantage": float(advantage.median()) if n else float("nan"),
+            "effect": rank_biserial(advantage.to_numpy()),
             "statistic": statistic,
             "p": pvalue,
         })
     table = pd.DataFrame.from_records(
-        records, columns=["method", "n", "wins", "ties", "losses", "advantage", "statistic", "p"])
+        records, columns=["method", "n", "wins", "ties", "losses", "advantage", "median_advantage", "effect",
+                          "statistic", "p"])
     table["p_holm"] = holm(table["p"]).to_numpy() if len(table) else []
     return table
+
+
+def rank_biserial(differences) -> float:
+    """Matched-pairs rank-biserial correlation of paired differences (Kerby 2014, "The simple
+    difference formula", Comprehensive Psychology 3:11.IT.3.1): the share of the rank sum of the
+    non-zero |differences| on the positive side minus the share on the negative side, in [−1, 1]
+    (1: every pair favours the first method). The effect size that goes with the signed-rank test."""
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d) & (d != 0)]
+    if d.size == 0:
+        return float("nan")
+    ranks = pd.Series(np.abs(d)).rank(method="average").to_numpy()
+    return float((ranks[d > 0].sum() - ranks[d < 0].sum()) / ranks.sum())
 
 
 def ratio_to(scores: pd.DataFrame, reference: str) -> pd.DataFrame:

@@ -129,3 +129,11 @@ def test_signed_rank_test_exact_with_ties_and_zeros():
     # |d| = 1, 1, 2 -> ranks 1.5, 1.5, 3; T+ = 6; of the 8 sign patterns only 0 and 6 are as extreme.
     assert stats.signed_rank_test([1.0, 1.0, 2.0, 0.0]) == (0.0, 0.25)
     assert stats.signed_rank_test([0.0, 0.0]) == (0.0, 1.0)
+
+
+def test_rank_biserial_matches_its_closed_form():
+    assert stats.rank_biserial([1, 2, 3]) == 1.0 and stats.rank_biserial([-1, -2]) == -1.0
+    # ranks of |d| = 1, 2, 3, 4: positive side 1 + 4 = 5, negative 2 + 3 = 5 → 0; zeros are dropped
+    assert stats.rank_biserial([0.1, -0.2, -0.3, 0.4, 0.0]) == 0.0
+    assert stats.rank_biserial([0.5, 0.5, -0.1]) == pytest.approx((2.5 + 2.5 - 1) / 6)
+    assert np.isnan(stats.rank_biserial([0.0, 0.0]))
