@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -82,6 +83,11 @@ def budget_cuts(imputer: str, profile: str) -> dict:
     ``optional budget: ${imputer}_${profile}``, package ``imputer``), so ``--cfg job`` shows the
     arguments that run; this reads it for code that builds an imputer without Hydra.
     """
+    return dict(_budget_cuts(imputer, profile, os.environ.get(CONFIG_PATH_ENV, "")))
+
+
+@lru_cache(maxsize=None)
+def _budget_cuts(imputer: str, profile: str, config_path: str) -> dict:
     node = load_group_node("budget", f"{imputer}_{profile}")
     return {} if node is None else OmegaConf.to_container(node, resolve=True)
 
