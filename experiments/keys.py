@@ -125,7 +125,7 @@ def _top_level() -> dict:
     return {k: OmegaConf.to_container(merged)[k] for k in ("scaling", "classifier", "n_draws")}
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=None)  # one entry per cell identity met (a paper store holds a few thousand)
 def _canonical_payload(dataset: str, mechanism: str, ratio: float, imputer: str, seed: int, profile: str,
                        data_dir: str | None, config_path: str = "") -> dict | None:
     nodes = {group: _group_node(group, name) for group, name in
