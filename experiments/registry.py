@@ -92,28 +92,33 @@ def _budget_cuts(imputer: str, profile: str, config_path: str) -> dict:
     return {} if node is None else OmegaConf.to_container(node, resolve=True)
 
 
-def resolve_params(imputer_conf, profile: str, explicit: set[str] | frozenset = frozenset()) -> dict:
-    """Constructor arguments for one cell: the imputer's yaml, then the profile's budget cuts.
+def imputer_arguments(imputer_conf) -> dict:
+    """An imputer node's constructor arguments (``_target_`` kept; ``name`` and ``label`` removed).
 
-    ``imputer_conf`` is the imputer's node, either its yaml alone or as Hydra composed it (cuts
-    already merged; merging them again changes nothing). Keys in ``explicit`` (overridden on the
-    command line) keep their value over the budget. A budget naming a key that is not an argument
-    in the imputer's yaml is an error. Returns a plain dict with ``_target_`` and the arguments.
+    For a node Hydra composed (``cfg.imputer`` of a cell) these are exactly what runs: the yaml,
+    then the profile's budget file, then command-line overrides, merged in that order.
     """
     conf = OmegaConf.to_container(imputer_conf, resolve=True) if not isinstance(imputer_conf, dict) \
         else dict(imputer_conf)
-    cuts = budget_cuts(str(conf.get("name")), profile)
-    params = {k: v for k, v in conf.items() if k not in RESERVED}
+    return {k: v for k, v in conf.items() if k not in RESERVED}
+
+
+def resolve_params(imputer_conf, profile: str) -> dict:
+    """Constructor arguments at ``profile``'s budget, for an imputer's yaml read without Hydra:
+    the yaml's arguments, then the profile's budget cuts (what Hydra's composition gives).
+
+    A budget naming a key that is not an argument in the imputer's yaml is an error.
+    """
+    params = imputer_arguments(imputer_conf)
+    name = imputer_conf.get("name")
+    cuts = budget_cuts(str(name), profile)
     unknown = set(cuts) - set(params)
     if unknown:
         raise ValueError(
-            f"conf/budget/{conf.get('name')}_{profile}.yaml sets {sorted(unknown)}, which are not "
-            f"arguments in conf/imputer/{conf.get('name')}.yaml."
+            f"conf/budget/{name}_{profile}.yaml sets {sorted(unknown)}, which are not "
+            f"arguments in conf/imputer/{name}.yaml."
         )
-    for key, value in cuts.items():
-        if key not in explicit:
-            params[key] = value
-    return params
+    return {**params, **cuts}
 
 
 def instantiate_imputer(params: dict, *, random_state=None, device: str | None = None,

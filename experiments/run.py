@@ -26,7 +26,6 @@ from collections import Counter
 from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 
@@ -47,20 +46,6 @@ EXIT_CODES = {
 }
 OUTCOMES_ENV = "METAGAIN_OUTCOMES"
 FAULT_FILE = "FAULT.txt"
-
-
-def explicit_imputer_keys() -> frozenset:
-    """Imputer arguments given on the command line (``imputer.epochs=5``): they beat the profile."""
-    try:
-        overrides = HydraConfig.get().overrides.task
-    except ValueError:
-        return frozenset()
-    keys = set()
-    for item in overrides:
-        name = item.split("=", 1)[0].lstrip("+~")
-        if name.startswith("imputer."):
-            keys.add(name.split(".", 1)[1].split(".")[0])
-    return frozenset(keys)
 
 
 def outcome_of(row: dict) -> str:
@@ -92,7 +77,7 @@ def main(cfg: DictConfig) -> str | None:
     if folder and (Path(folder) / FAULT_FILE).exists():
         return None  # an earlier job met an environment fault: the sweep is over
     try:
-        row = run_cell(cfg, explicit=explicit_imputer_keys(), force=bool(cfg.get("force", False)))
+        row = run_cell(cfg, force=bool(cfg.get("force", False)))
     except EnvironmentFault as err:
         if not folder:
             raise

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from experiments import keys, metrics, store
 from experiments.data import Dataset, DataError, DataFileError, Scaler, load_dataset, subsample
 from experiments.masks import MaskError, draw_mask
-from experiments.registry import CONF_DIR, instantiate_imputer, resolve_params
+from experiments.registry import CONF_DIR, imputer_arguments, instantiate_imputer
 from experiments.scoring import SCORE_VERSION, complete_unit_scale, downstream_references, score, score_draws
 from experiments.split import stratified_split
 from baselines._base import MissingExtraError
@@ -184,20 +184,23 @@ def cached_scores(cfg: dict, prepared: dict, kind: str, key: dict, compute) -> d
 
 
 # ---------------------------------------------------------------------------- the cell
-def cell_key_of(cfg: dict, explicit: frozenset = frozenset()) -> tuple[dict, dict, str]:
-    """``(identity, imputer params, cell key)`` of a composed config."""
-    params = resolve_params(cfg["imputer"], cfg["profile"]["name"], explicit)
+def cell_key_of(cfg: dict) -> tuple[dict, dict, dict, str]:
+    """``(identity, imputer params, key payload, cell key)`` of a composed config (Hydra has merged
+    the profile's budget and any command-line override into ``cfg["imputer"]``)."""
+    params = imputer_arguments(cfg["imputer"])
     try:
-        key = keys.cell_key(cfg, params)
+        payload = keys.cell_payload(cfg, params)
     except DataFileError as err:
         raise EnvironmentFault(str(err)) from err
-    return keys.cell_identity(cfg), params, key
+    return keys.cell_identity(cfg), params, payload, keys.hash_payload(payload)
 
 
-def base_row(cfg: dict, identity: dict, params: dict, key: str) -> dict:
-    """The columns every row has, whatever its status: identity, key, versions, variant marks."""
+def base_row(cfg: dict, identity: dict, params: dict, actual: dict, key: str) -> dict:
+    """The columns every row has, whatever its status: identity, key, versions, variant marks.
+
+    ``actual`` is the cell's key payload (:func:`keys.cell_payload`), compared with the canonical one.
+    """
     canonical = keys.canonical_payload(identity, cfg.get("data_dir"))
-    actual = keys.cell_payload(cfg, params)
     differences = [] if canonical is None else keys.payload_differences(actual, canonical)
     return {**identity, "cell_key": key, "status": "ok", "error": None,
             "variant": canonical is None or bool(differences),
@@ -209,15 +212,13 @@ def base_row(cfg: dict, identity: dict, params: dict, key: str) -> dict:
             "git_sha": git_sha(), "hostname": platform.node(), **versions()}
 
 
-def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dict:
+def run_cell(cfg, force: bool = False) -> dict:
     """Run one cell and store its row; serve the stored row when the cell is already done.
 
     Parameters
     ----------
     cfg : DictConfig or dict
         A composed config (``conf/config.yaml``).
-    explicit : set of str
-        Imputer arguments set on the command line; they win over the profile's cuts.
     force : bool
         Rerun even when a row with this key exists.
 
@@ -236,7 +237,7 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True)
     results_dir = cfg["results_dir"]
-    identity, params, key = cell_key_of(cfg, explicit)
+    identity, params, payload, key = cell_key_of(cfg)
     existing = store.find_row(results_dir, key)
     if existing is not None and existing.get("status") in store.SERVED and not force:
         return {**existing, "served": "cached"}
@@ -246,7 +247,7 @@ def run_cell(cfg, explicit: frozenset = frozenset(), force: bool = False) -> dic
         raise EnvironmentFault(str(err)) from err
     set_threads(int(cfg.get("threads", 1)))
     cell_started = time.perf_counter()
-    row = base_row(cfg, identity, params, key)
+    row = base_row(cfg, identity, params, payload, key)
     try:
         prepared = prepare_cell(cfg)
     except OSError as err:  # a mask could not be cached, the data could not be read

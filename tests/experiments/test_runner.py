@@ -133,7 +133,7 @@ def test_a_missing_data_file_is_an_environment_fault(tmp_path):
 def test_override_rows_are_variants_and_never_reach_the_tables(tmp_path):
     canonical = run_cell(compose_cell(["dataset=wine", "profile=smoke", f"results_dir={tmp_path}", "imputer=gain"]))
     variant = run_cell(compose_cell(["dataset=wine", "profile=smoke", f"results_dir={tmp_path}", "imputer=gain",
-                                     "imputer.iterations=3"]), explicit=frozenset({"iterations"}))
+                                     "imputer.iterations=3"]))
     assert canonical["variant"] is False and canonical["overrides"] == ""
     assert variant["variant"] is True and "imputer_params.iterations=3" in variant["overrides"]
     current = store.load_rows(tmp_path)
@@ -178,7 +178,7 @@ def _umask() -> int:
     return mask
 
 
-def test_explicit_override_beats_the_profile(tmp_path, monkeypatch):
+def test_budget_cuts_apply_to_a_yaml_read_without_hydra(tmp_path, monkeypatch):
     from experiments.registry import CONFIG_PATH_ENV, resolve_params
 
     (tmp_path / "budget").mkdir()
@@ -188,7 +188,6 @@ def test_explicit_override_beats_the_profile(tmp_path, monkeypatch):
     conf = {"name": "x", "_target_": "t", "epochs": 100}
     assert resolve_params(conf, "smoke")["epochs"] == 2
     assert resolve_params(conf, "paper")["epochs"] == 100
-    assert resolve_params(conf, "smoke", explicit={"epochs"})["epochs"] == 100
     with pytest.raises(ValueError, match="not arguments in conf/imputer/y.yaml"):
         resolve_params({**conf, "name": "y"}, "smoke")
 
