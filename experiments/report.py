@@ -199,8 +199,9 @@ def paired_comparisons(summaries: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame
     return stats.wilcoxon_against(ours, target, False), stats.wilcoxon_against(paper, target, False)
 
 
-def paired_section(summaries: dict[str, pd.DataFrame]) -> list[str]:
-    ours, paper = paired_comparisons(summaries)
+def paired_section(comparisons: tuple[pd.DataFrame, pd.DataFrame]) -> list[str]:
+    """The paired comparisons (:func:`paired_comparisons`, ours and the paper's) as a section."""
+    ours, paper = comparisons
     lines = ["## Meta-GAIN against each method over (dataset, mechanism) pairs (Tables 1–3)", ""]
     if ours.empty:
         return lines + ["Not measured yet.", ""]
@@ -223,7 +224,8 @@ def paired_section(summaries: dict[str, pd.DataFrame]) -> list[str]:
     return lines
 
 
-def summary_section(summaries: dict[str, pd.DataFrame], profile: str) -> list[str]:
+def summary_section(summaries: dict[str, pd.DataFrame], profile: str,
+                    comparisons: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> list[str]:
     """The plain-language answer first: where Meta-GAIN stands, per table, with the numbers."""
     lines = ["## In short", ""]
     for name, spec in tables.TABLES.items():
@@ -240,7 +242,7 @@ def summary_section(summaries: dict[str, pd.DataFrame], profile: str) -> list[st
         lines.append(f"- **{spec.title}** ({spec.paper_metric}, {spec.mechanism.upper()}, {len(full)} datasets): "
                      f"{spec.target} has mean rank {_f(mean_rank[spec.target], 2)} of {matrix.shape[1]} and is "
                      f"best on {wins}; the best mean rank is {best}'s ({_f(mean_rank[best], 2)}).")
-    ours, _ = paired_comparisons(summaries)
+    ours, _ = paired_comparisons(summaries) if comparisons is None else comparisons
     if not ours.empty:
         by_method = ours.set_index("method")
         best_rival = by_method["median_advantage"].idxmin()  # the method Meta-GAIN fares worst against
@@ -309,7 +311,8 @@ def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataF
     if unreadable:
         lines += [f"**{len(unreadable)} row files could not be read** and are left out (their cells count "
                   "as to-run): " + ", ".join(f"`{u}`" for u in unreadable), ""]
-    lines += summary_section(summaries, profile)
+    comparisons = paired_comparisons(summaries)
+    lines += summary_section(summaries, profile, comparisons)
     lines += ["## The paper's claims", "",
               "| Claim | Ours | The paper's own numbers (its 11 datasets) |", "| --- | --- | --- |"]
     lines += [f"| {c.statement} | **{c.verdict}** | {c.paper_verdict or 'not in its tables'} |"
@@ -326,7 +329,7 @@ def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataF
     for name in specs:
         if name in summaries:
             lines += table_section(name, summaries[name], specs[name])
-    lines += paired_section(summaries)
+    lines += paired_section(comparisons)
     lines += figure2_section(figure2)
     lines += weights_section(rows, profile)
     lines += calibration_section(summaries, calibration)
