@@ -173,6 +173,17 @@ def measure_shape(key: str, max_rows: int | None) -> Shape:
                  int(np.unique(dataset.y).size))
 
 
+def present_shapes(keys):
+    """``(key, full-size Shape)`` of the datasets whose data can be read here, in order; a missing
+    file is skipped (its cost then comes from the others: the median, or the synthetic formula)."""
+    for key in keys:
+        try:
+            shape = measure_shape(key, None)
+        except Exception:  # noqa: BLE001 - no data file here
+            continue
+        yield key, shape
+
+
 def _shape_key(key: str, max_rows) -> str:
     return f"{key}@{max_rows if max_rows is not None else 'all'}"
 
@@ -332,11 +343,7 @@ def _remasker_arch_factors(name: str, entry: dict) -> dict:
     from baselines.remasker import DATASET_OVERRIDES
 
     factors = {}
-    for key in DATASET_OVERRIDES:
-        try:
-            shape = measure_shape(key, None)
-        except Exception:  # noqa: BLE001 - a dataset file not here: no factor, the default architecture
-            continue
+    for key, shape in present_shapes(DATASET_OVERRIDES):  # a dataset not here keeps the default
         data = synthetic(128, shape.d, ())
         _, per, _ = _slope(name, data, "epochs", (1, 3), lambda b: b * 2,
                            {"warmup_epochs": 0, "max_steps": None, "dataset": key})
@@ -354,11 +361,8 @@ def _calibrate_trees(name: str, family: str, datasets) -> dict:
     knob = "ntree" if family == "missfi" else "n_estimators"
     k1 = 2
     probes = {}
-    for key in datasets:
-        try:
-            n_full = measure_shape(key, None).n_train
-        except Exception:  # noqa: BLE001 - no data file here: the median of the others is used
-            continue
+    for key, shape in present_shapes(datasets):  # a dataset not here gets the others' median
+        n_full = shape.n_train
         n1, n2 = min(1500, max(60, n_full // 3)), min(6000, n_full)
 
         def run(n, k):
@@ -378,7 +382,7 @@ def _calibrate_trees(name: str, family: str, datasets) -> dict:
         else:  # a small dataset: proportional to rows below its size
             a, b = 0.0, p1 / n1
         probes[key] = {"fixed": fixed, "a": a, "b": b, "n1": n1, "n2": n2, "k": [k1, k2],
-                       "d": measure_shape(key, None).d, "times": [t1, t2, t3]}
+                       "d": shape.d, "times": [t1, t2, t3]}
     return {"datasets": probes}
 
 
@@ -423,11 +427,8 @@ def _calibrate_xgbi(name: str, datasets) -> dict:
     cuts = [budget_cuts(name, p.stem) for p in sorted((CONF_PROFILES).glob("*.yaml"))]
     budgets = sorted({int(v["n_estimators"]) for v in cuts if "n_estimators" in v} | {full})
     probes = {}
-    for key in datasets:
-        try:
-            n_full = measure_shape(key, None).n_train
-        except Exception:  # noqa: BLE001 - no data file here: the median of the others is used
-            continue
+    for key, shape in present_shapes(datasets):  # a dataset not here gets the others' median
+        n_full = shape.n_train
         n2, n3 = min(1600, max(60, n_full // 2)), min(16000, n_full)
         X3, _, schema = _real(key, n3)
         d = X3.shape[1]
@@ -534,11 +535,8 @@ def _calibrate_overhead(datasets) -> dict:
         points.append({"n": n, "d": d, "classes": int(np.unique(y[:n]).size), "seconds": seconds})
     xgb = _nnls([_xgb_features(p["n"], p["d"], p["classes"]) for p in points], [p["seconds"] for p in points])
     load, accuracy = {}, {}
-    for key in datasets:
-        try:
-            n_full = measure_shape(key, None).n_train
-        except Exception:  # noqa: BLE001 - no data file here: the synthetic formula is used
-            continue
+    for key, shape in present_shapes(datasets):  # a dataset not here gets the synthetic formula
+        n_full = shape.n_train
         load[key] = _cpu(lambda: load_dataset(_dataset_spec(key), os.environ.get("METAGAIN_DATA_DIR") or None))
         # The classifier on the real rows (trees on few distinct values are cheap): affine in rows.
         sizes = sorted({min(1500, n_full), min(6000, n_full)})
