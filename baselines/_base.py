@@ -77,6 +77,51 @@ class BaseImputer(TransformerMixin, BaseEstimator):
     version = "1"
 
     def fit(self, X, y=None, schema: Schema | None = None):
+        X, y, schema = self._check_fit(X, y, schema)
+        self._fit(X, y, schema)
+        return self
+
+    @classmethod
+    def fit_group(cls, imputers: list, Xs: list, ys: list | None = None, schemas: list | None = None) -> list:
+        """Fit ``imputers[i]`` on ``Xs[i]`` (labels ``ys[i]``, schema ``schemas[i]``), as a group.
+
+        Returns one entry per imputer: ``None`` when it is fitted, else the exception that stopped
+        it (the others go on). Classes with ``_fit_batched`` train the fits whose ``_group_key``
+        agrees (the same parameters but ``random_state``, the same data shape) as one batched
+        computation; each fit's numbers are those it gets alone. Other classes fit one by one.
+        """
+        n = len(imputers)
+        ys, schemas = ys or [None] * n, schemas or [None] * n
+        errors: list = [None] * n
+        checked: dict = {}
+        for i, (imputer, X, y, schema) in enumerate(zip(imputers, Xs, ys, schemas)):
+            try:
+                if not isinstance(imputer, cls):
+                    raise TypeError(f"{cls.__name__}.fit_group got a {type(imputer).__name__}.")
+                checked[i] = imputer._check_fit(X, y, schema)
+            except Exception as error:  # noqa: BLE001 - reported per fit
+                errors[i] = error
+        groups: dict = {}
+        for i, (X, y, _) in checked.items():
+            key = imputers[i]._group_key(X, y) if hasattr(cls, "_fit_batched") else i
+            groups.setdefault(key, []).append(i)
+        for members in groups.values():
+            args = [[checked[i][j] for i in members] for j in range(3)]
+            if hasattr(cls, "_fit_batched"):
+                results = cls._fit_batched([imputers[i] for i in members], *args)
+            else:
+                results = [_try(imputers[members[0]]._fit, *(a[0] for a in args))]
+            for i, error in zip(members, results):
+                errors[i] = error
+        return errors
+
+    def _group_key(self, X, y) -> tuple:
+        """Fits with equal keys can train as one batched model: the parameters but the seed, and X's shape."""
+        params = {k: v for k, v in self.get_params().items() if k not in ("random_state", "verbose")}
+        return (repr(sorted(params.items())), X.shape, None if y is None else len(np.unique(y)))
+
+    def _check_fit(self, X, y, schema):
+        """The checks of ``fit``: returns the validated ``(X, y, schema)`` and sets ``schema_``."""
         X = self._validate(X, reset=True)
         schema = Schema.all_numeric(X.shape[1]) if schema is None else schema
         schema.check_width(X.shape[1])
@@ -91,8 +136,7 @@ class BaseImputer(TransformerMixin, BaseEstimator):
             if y.shape[0] != X.shape[0]:
                 raise ValueError(f"y has {y.shape[0]} labels but X has {X.shape[0]} rows.")
         self.schema_ = schema
-        self._fit(X, y, schema)
-        return self
+        return X, y, schema
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "schema_")
@@ -136,6 +180,22 @@ class BaseImputer(TransformerMixin, BaseEstimator):
                 f"{type(self).__name__} left NaN/inf in its output: training probably diverged."
             )
         return out
+
+
+def _try(function, *args):
+    """``None`` when ``function(*args)`` returns, else the exception it raised."""
+    try:
+        function(*args)
+    except Exception as error:  # noqa: BLE001 - reported per fit
+        return error
+    return None
+
+
+def raise_first(errors: list) -> None:
+    """Raise the first exception of a ``fit_group``-style result list, if any."""
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 class MissingExtraError(ImportError):

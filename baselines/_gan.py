@@ -2,18 +2,20 @@
 
 Both methods fill the missing entries with small uniform noise, show the discriminator a hint
 matrix, train the discriminator to tell observed from imputed entries, and push the generator
-to fool it. The two differ only in the hint: GAIN (Yoon et al. 2018, reference code
+to fool it. Everything here works on K models at once (``baselines/_batched.py``): tensors are
+(K, batch, d) and every loss is a (K,) vector. The two differ only in the hint: GAIN (Yoon et al. 2018, reference code
 jsyoon0823/GAIN ``gain.py``) uses ``H = B ⊙ M``; Meta-GAIN (Algorithm 1, line 8) uses
 ``H = B ⊙ M + 0.5 (1 − B)``, which marks the entries the hint does not reveal as "unknown".
-Every random draw takes an explicit ``torch.Generator``, so a fit is reproducible from its seed.
+The random numbers (noise, hint draws) come from the caller's per-model streams, so a fit is
+reproducible from its seed.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 from torch import nn
+
+from baselines._batched import Aligned, aligned, batch_mean, batch_sum, mlp
 
 EPS = 1e-8  # inside every log, as the GAIN reference code does (gain.py, D_loss_temp)
 
@@ -48,94 +50,56 @@ def to_tensors(X: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
             torch.as_tensor(mask, dtype=torch.float32, device=device))
 
 
-class BatchSampler:
-    """Row indices of one mini-batch: the first ``batch_size`` rows of a fresh permutation.
-
-    Sampling without replacement inside a batch and independently across batches, as GAIN's
-    ``sample_batch_index`` (jsyoon0823/GAIN ``utils.py``); a set smaller than a batch is used whole.
-    """
-
-    def __init__(self, n_rows: int, batch_size: int, generator: torch.Generator):
-        if n_rows < 1:
-            raise ValueError("BatchSampler needs at least one row.")
-        self.n_rows, self.batch_size, self.generator = n_rows, int(batch_size), generator
-
-    def __call__(self) -> torch.Tensor:
-        perm = torch.randperm(self.n_rows, generator=self.generator, device=self.generator.device)
-        return perm[: self.batch_size]
+def noise_fill(x: torch.Tensor, m: torch.Tensor, u: torch.Tensor, high: float = 0.01) -> torch.Tensor:
+    """X̃ = M ⊙ X + (1 − M) ⊙ S, S = high · u with u ~ U(0, 1) drawn by the caller
+    (GAIN ``uniform_sampler(0, 0.01, ...)``; paper Eq. 5)."""
+    return m * x + (1 - m) * (u * high)
 
 
-def noise_fill(x: torch.Tensor, m: torch.Tensor, generator: torch.Generator,
-               high: float = 0.01) -> torch.Tensor:
-    """X̃ = M ⊙ X + (1 − M) ⊙ S with S ~ U(0, high) (GAIN ``uniform_sampler(0, 0.01, ...)``; paper Eq. 5)."""
-    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * high
-    return m * x + (1 - m) * noise
-
-
-def sample_hint(m: torch.Tensor, hint_rate: float, generator: torch.Generator,
-                unknown: float | None = None) -> torch.Tensor:
-    """Hint matrix from B ~ Bernoulli(hint_rate).
+def sample_hint(m: torch.Tensor, u: torch.Tensor, hint_rate: float, unknown: float | None = None) -> torch.Tensor:
+    """Hint matrix from B = [u < hint_rate] ~ Bernoulli(hint_rate), u ~ U(0, 1) drawn by the caller.
 
     ``unknown=None``: GAIN's ``H = B ⊙ M`` (jsyoon0823/GAIN ``gain.py``). ``unknown=0.5``:
     Meta-GAIN's ``H = B ⊙ M + 0.5 (1 − B)`` (paper, Algorithm 1 line 8).
     """
-    u = torch.rand(m.shape, generator=generator, device=m.device, dtype=m.dtype)
     b = (u < hint_rate).to(m.dtype)
     hint = b * m
     return hint if unknown is None else hint + unknown * (1 - b)
 
 
 # ---------------------------------------------------------------------------- networks
-def gain_init_(linear: nn.Linear) -> nn.Linear:
-    """GAIN's ``xavier_init``: normal weights with std 1/sqrt(fan_in / 2), zero biases.
-
-    (jsyoon0823/GAIN ``utils.py``; despite its name the std is He's sqrt(2 / fan_in).)
-    """
-    with torch.no_grad():
-        linear.weight.normal_(0.0, 1.0 / math.sqrt(linear.in_features / 2.0))
-        linear.bias.zero_()
-    return linear
-
-
-def mlp(sizes: list[int], out_activation: nn.Module | None = None, gain_init: bool = False):
-    """Fully connected layers ``sizes[0] → … → sizes[-1]`` with ReLU between them."""
-    layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        linear = nn.Linear(fan_in, fan_out)
-        layers.append(gain_init_(linear) if gain_init else linear)
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    if out_activation is not None:
-        layers.append(out_activation)
-    return nn.Sequential(*layers)
-
-
 class Discriminator(nn.Module):
-    """D([X̂, H]) → M̂ ∈ (0, 1)^d: per-entry probability of being observed.
+    """D([X̂, H]) → M̂ ∈ (0, 1)^d for K models: per-entry probability of being observed.
 
-    Three fully connected layers, ReLU, sigmoid output, as GAIN's ``discriminator`` (gain.py);
-    GAIN uses ``hidden = d``, Meta-GAIN a width of 100 (docs/DESIGN.md, Meta-GAIN).
+    Three fully connected layers, ReLU, sigmoid output, GAIN's init (N(0, 2/fan_in) weights, zero
+    biases), as GAIN's ``discriminator`` (gain.py); GAIN uses ``hidden = d``, Meta-GAIN a width of
+    100 (docs/DESIGN.md, Meta-GAIN). Inputs and output are (K, batch, ·).
     """
 
-    def __init__(self, n_features: int, hidden: int, gain_init: bool = False):
+    def __init__(self, n_features: int, hidden: int, init_generators: list[torch.Generator]):
         super().__init__()
-        self.net = mlp([2 * n_features, hidden, hidden, n_features], nn.Sigmoid(), gain_init)
+        self.net = mlp([2 * n_features, hidden, hidden, n_features], init_generators, "gain",
+                       out_activation=Aligned(torch.sigmoid))
 
     def forward(self, x_hat: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x_hat, hint], dim=1))  # (batch, 2d) → (batch, d)
+        return self.net(torch.cat([x_hat, hint], dim=-1))  # (K, batch, 2d) → (K, batch, d)
 
 
-# ---------------------------------------------------------------------------- losses
+# ---------------------------------------------------------------------------- losses (one per model)
 def observed_mse(x: torch.Tensor, x_bar: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the observed entries only (GAIN's ``MSE_loss``; L_rc)."""
-    return ((m * (x_bar - x)) ** 2).sum() / m.sum().clamp_min(1.0)
+    """(K,) mean squared error over each model's observed entries (GAIN's ``MSE_loss``; L_rc)."""
+    return batch_sum((m * (x_bar - x)) ** 2) / batch_sum(m).clamp_min(1.0)
 
 
 def discriminator_loss(m: torch.Tensor, m_hat: torch.Tensor) -> torch.Tensor:
-    """L_D = −mean(M log M̂ + (1 − M) log(1 − M̂)) (paper Eq. 4; GAIN ``D_loss_temp``)."""
-    return -(m * torch.log(m_hat + EPS) + (1 - m) * torch.log(1 - m_hat + EPS)).mean()
+    """(K,) L_D = −mean(M log M̂ + (1 − M) log(1 − M̂)) (paper Eq. 4; GAIN ``D_loss_temp``)."""
+    return -batch_mean(m * _log(m_hat + EPS) + (1 - m) * _log(1 - m_hat + EPS))
 
 
 def adversarial_loss(m: torch.Tensor, m_hat: torch.Tensor) -> torch.Tensor:
-    """L_ad = −mean((1 − M) log M̂): imputed entries should look observed (GAIN ``G_loss_temp``)."""
-    return -((1 - m) * torch.log(m_hat + EPS)).mean()
+    """(K,) L_ad = −mean((1 − M) log M̂): imputed entries should look observed (GAIN ``G_loss_temp``)."""
+    return -batch_mean((1 - m) * _log(m_hat + EPS))
+
+
+def _log(t: torch.Tensor) -> torch.Tensor:
+    return aligned(torch.log, t)  # a model's numbers must not depend on K (baselines/_batched.py)

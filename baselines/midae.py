@@ -25,6 +25,10 @@ Multiple imputation (``sample``) applies random input dropout on top of that inp
 pass sees a different subset of the row and gives a different draw (one trained network, many
 dropout masks).
 
+Training has a model axis (``baselines._batched``): ``MIDAEImputer.fit_group`` trains K fits of
+equal shape as one computation, each with its own generators (initial weights, batch order,
+dropout masks), and ``fit`` is that code at K = 1; the fitted ``model_`` is one K = 1 slice.
+
 Hyperparameters follow the MIDA paper as the public PyTorch port Harry24k/MIDA-pytorch
 (``MIDA.py``) encodes it: θ = 7, dropout 0.5, 500 epochs, Nesterov SGD with momentum 0.99 and
 learning rate 0.01. That port marks its batch size (1) as "not in the paper"; see
@@ -37,11 +41,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from baselines._base import BaseImputer, check_finite_loss, resolve_device, seed_streams
+from baselines import _batched
+from baselines._base import BaseImputer, TrainingDivergedError, raise_first, resolve_device, seed_streams
 from baselines.schema import Schema
 
 
 MISSING_INPUTS = ("dropped", "mean")
+CHECK_STEPS = 64  # divergence is read back to the host once at least this many steps have run (at an epoch end)
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -54,33 +60,24 @@ def initial_fill(X: np.ndarray, schema: Schema) -> np.ndarray:
     return fill
 
 
-def input_dropout(x: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
-    """Inverted dropout drawn from ``generator`` (not the global RNG), so runs are reproducible."""
-    if rate == 0.0:
-        return x
-    keep = torch.rand(x.shape, generator=generator, device=x.device) >= rate
-    return x * keep / (1.0 - rate)
-
-
 class DenoisingAutoencoder(nn.Module):
-    """Over-complete autoencoder: ``depth`` layers each way, each adding/removing ``theta`` units."""
+    """K over-complete autoencoders: ``depth`` layers each way, each adding/removing ``theta`` units.
 
-    def __init__(self, n_features: int, theta: int, depth: int):
+    Activations are ``(K, rows, d)``; model k's initial weights come from ``generators[k]``
+    (PyTorch's ``nn.Linear`` default distribution, U(±1/√fan_in) for weights and biases).
+    """
+
+    def __init__(self, n_features: int, theta: int, depth: int, generators: list[torch.Generator]):
         super().__init__()
         widths = [n_features + theta * i for i in range(depth + 1)]  # d, d+θ, ..., d+depth·θ
-        layers: list[nn.Module] = []
-        for w_in, w_out in zip(widths[:-1], widths[1:]):                  # encoder: widen
-            layers += [nn.Linear(w_in, w_out), nn.Tanh()]
-        for w_in, w_out in zip(widths[::-1][:-1], widths[::-1][1:]):      # decoder: narrow back
-            layers += [nn.Linear(w_in, w_out), nn.Tanh()]
-        # Linear output, as in the public ports. Unlike them (Harry24k/MIDA-pytorch MIDA.py puts no
-        # Tanh after the widest layer, so two Linear maps meet there), every hidden layer has its
-        # Tanh: the paper describes a Tanh network, not a linear bottleneck.
-        layers.pop()
-        self.net = nn.Sequential(*layers)
+        # Encoder widens, decoder narrows back, Tanh after every hidden layer, linear output, as in
+        # the public ports. Unlike them (Harry24k/MIDA-pytorch MIDA.py puts no Tanh after the widest
+        # layer, so two Linear maps meet there), every hidden layer has its Tanh: the paper
+        # describes a Tanh network, not a linear bottleneck.
+        self.net = _batched.mlp(widths + widths[::-1][1:], generators, init="torch", activation=nn.Tanh)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (rows, d) → (rows, d)
+        return self.net(x)  # (K, rows, d) → (K, rows, d)
 
 
 # ---------------------------------------------------------------------------- the imputer
@@ -107,7 +104,7 @@ class MIDAEImputer(BaseImputer):
         How missing entries enter the imputation pass (see the module docstring).
     random_state : int or None, default None
         Seeds weight initialisation, batch order and dropout; CPU runs with the same seed are
-        bit-identical.
+        bit-identical, and a fit in a ``fit_group`` gets the numbers it gets alone.
     device : str, default "auto"
         ``"auto"`` uses CUDA when available, else CPU.
     verbose : bool, default False
@@ -116,7 +113,7 @@ class MIDAEImputer(BaseImputer):
     Attributes
     ----------
     model_ : DenoisingAutoencoder
-        The trained network (in eval mode).
+        The trained network, a K = 1 slice of the batched model (in eval mode).
     fill_values_ : ndarray of shape (d,)
         Initial fill of each column (training mean or mode).
     loss_history_ : list of float
@@ -124,6 +121,8 @@ class MIDAEImputer(BaseImputer):
     info_ : dict
         Scalars for the result row (final training loss, epochs run).
     """
+
+    version = "2"  # model axis: per-model generators, dropout masks drawn in blocks, init as nn.Linear's law
 
     def __init__(self, theta: int = 7, depth: int = 3, dropout: float = 0.5, epochs: int = 500,
                  lr: float = 0.01, momentum: float = 0.99, batch_size: int = 32,
@@ -152,42 +151,91 @@ class MIDAEImputer(BaseImputer):
             raise ValueError(f"missing_input must be one of {MISSING_INPUTS}; got {self.missing_input!r}.")
 
     def _fit(self, X: np.ndarray, y, schema: Schema) -> None:
-        self._check_params()
-        self.device_ = resolve_device(self.device)
-        # two streams from one seed: training noise, and a seed kept for `sample`
-        cpu_generator, noise, self.sample_seed_ = seed_streams(self.random_state, self.device_)
+        raise_first(type(self)._fit_batched([self], [X], [y], [schema]))
 
-        self.fill_values_ = initial_fill(X, schema)
-        observed = torch.as_tensor(~np.isnan(X), dtype=torch.float32, device=self.device_)
-        data = torch.as_tensor(self._filled(X), dtype=torch.float32, device=self.device_)
-        n_rows = data.shape[0]
-        batch_size = min(int(self.batch_size), n_rows)
+    @classmethod
+    def _fit_batched(cls, imputers: list, Xs: list, ys: list, schemas: list) -> list:
+        """Train ``len(imputers)`` fits (equal parameters but the seed, equal shapes) as one model.
 
-        model = DenoisingAutoencoder(X.shape[1], int(self.theta), int(self.depth)).to(self.device_)
-        optimizer = torch.optim.SGD(model.parameters(), lr=float(self.lr), momentum=float(self.momentum),
-                                    nesterov=True)
+        Returns one entry per fit: ``None`` when fitted, else the exception that stopped it.
+        """
+        try:
+            return cls._train_group(imputers, Xs, schemas)
+        except Exception as error:  # noqa: BLE001 - bad parameters, memory: the group's, so every fit's
+            return [error] * len(imputers)
+
+    @classmethod
+    def _train_group(cls, imputers: list, Xs: list, schemas: list) -> list:
+        """The training of ``_fit_batched``: K models, one step for all; divergence fails one model."""
+        K = len(imputers)
+        first = imputers[0]
+        for imputer in imputers:
+            imputer._check_params()
+        device = resolve_device(first.device)
+        init_gens, noise_gens = [], []
+        for imputer, X, schema in zip(imputers, Xs, schemas):
+            imputer.device_ = device
+            # two streams from one seed: training noise, and a seed kept for `sample`; the CPU
+            # generator gives the initial weights, then each epoch's permutation of the rows
+            cpu_generator, noise, imputer.sample_seed_ = seed_streams(imputer.random_state, device)
+            init_gens.append(cpu_generator)
+            noise_gens.append(noise)
+            imputer.fill_values_ = initial_fill(X, schema)
+        # each model's filled data and observed mask side by side: (K, n, 2d), one row gather per epoch
+        rows = torch.stack([torch.as_tensor(np.hstack([imp._filled(X), ~np.isnan(X)]), dtype=torch.float32)
+                            for imp, X in zip(imputers, Xs)]).to(device)
+        n_rows, n_features = rows.shape[1], rows.shape[2] // 2
+        batch_size = min(int(first.batch_size), n_rows)
+        rate = float(first.dropout)
+
+        model = DenoisingAutoencoder(n_features, int(first.theta), int(first.depth), init_gens).to(device)
+        # foreach: the same element-wise update as the default loop, fewer dispatches (K-invariant, unlike fused)
+        optimizer = torch.optim.SGD(model.parameters(), lr=float(first.lr), momentum=float(first.momentum),
+                                    nesterov=True, foreach=True)
+        streams = _batched.Streams(noise_gens)
         model.train()
-        self.loss_history_ = []
-        for epoch in tqdm(range(int(self.epochs)), desc="MIDAE", disable=not self.verbose):
-            order = torch.randperm(n_rows, generator=cpu_generator).to(self.device_)
-            total, count = torch.zeros((), device=self.device_), torch.zeros((), device=self.device_)
+        histories: list[list[float]] = [[] for _ in range(K)]
+        errors: list = [None] * K
+        pending: list[torch.Tensor] = []  # per-epoch (K,) losses not yet read back
+        steps_since_check = 0
+        epochs = int(first.epochs)
+        for epoch in tqdm(range(epochs), desc="MIDAE", disable=not any(i.verbose for i in imputers)):
+            order = torch.stack([torch.randperm(n_rows, generator=g) for g in init_gens]).to(device)
+            shuffled = _epoch_rows(rows, order)                           # (K, n, 2d): this epoch's row order
+            total = torch.zeros(K, device=device)
+            count = torch.zeros(K, device=device)
             for start in range(0, n_rows, batch_size):
-                idx = order[start:start + batch_size]
-                batch, mask = data[idx], observed[idx]
-                recon = model(input_dropout(batch, float(self.dropout), noise))
-                squared = (recon - batch) ** 2 * mask
-                loss = squared.sum() / mask.sum().clamp(min=1.0)
+                part = shuffled[:, start:start + batch_size]              # (K, b, 2d): the same positions for all
+                batch, mask = part[..., :n_features], part[..., n_features:]
+                if rate > 0.0:  # inverted input dropout, each model's mask from its own generator
+                    keep = streams.uniform("dropout", (batch_size, n_features))[:, :part.shape[1]] >= rate
+                    corrupted = batch * keep / (1.0 - rate)
+                else:
+                    corrupted = batch
+                streams.advance()
+                squared = (model(corrupted) - batch) ** 2 * mask
+                sq_sum, m_sum = squared.sum(dim=(1, 2)), mask.sum(dim=(1, 2))
+                loss = sq_sum / m_sum.clamp(min=1.0)                      # (K,): each model's own batch
                 optimizer.zero_grad()
-                loss.backward()
+                loss.sum().backward()
                 optimizer.step()
-                total += squared.sum().detach()
-                count += mask.sum()
-            epoch_loss = float(total / count.clamp(min=1.0))  # one device sync per epoch
-            check_finite_loss(epoch_loss, f"MIDAE epoch {epoch + 1}")
-            self.loss_history_.append(epoch_loss)
+                total += sq_sum.detach()
+                count += m_sum
+                steps_since_check += 1
+            pending.append(total / count.clamp(min=1.0))
+            if steps_since_check >= CHECK_STEPS or epoch == epochs - 1:  # one device sync per check
+                steps_since_check = 0
+                _record(torch.stack(pending).cpu().numpy(), epoch + 1 - len(pending), histories, errors)
+                pending = []
+                if all(e is not None for e in errors):
+                    break
         model.eval()
-        self.model_ = model
-        self.info_ = {"final_loss": self.loss_history_[-1], "epochs_run": len(self.loss_history_)}
+        for k, imputer in enumerate(imputers):
+            if errors[k] is None:
+                imputer.model_ = _batched.select(model, k).eval()
+                imputer.loss_history_ = histories[k]
+                imputer.info_ = {"final_loss": histories[k][-1], "epochs_run": len(histories[k])}
+        return errors
 
     # ------------------------------------------------------------------ impute
     def _filled(self, X: np.ndarray) -> np.ndarray:
@@ -206,7 +254,7 @@ class MIDAEImputer(BaseImputer):
     def _transform(self, X: np.ndarray) -> np.ndarray:
         data = self._imputation_input(X)
         self.model_.eval()
-        return self.model_(data).cpu().numpy().astype(float)
+        return self.model_(data[None])[0].cpu().numpy().astype(float)
 
     @torch.no_grad()
     def _sample(self, X: np.ndarray, n: int) -> np.ndarray:
@@ -221,5 +269,26 @@ class MIDAEImputer(BaseImputer):
             # stays as it is and a dropped one becomes zero — the training corruption, applied
             # on top of the entries that are missing anyway.
             corrupted = data * keep / (1.0 - rate) if self.missing_input == "mean" else data * keep
-            draws.append(self.model_(corrupted))
+            draws.append(self.model_(corrupted[None])[0])
         return torch.stack(draws).cpu().numpy().astype(float)  # (n, rows, d)
+
+
+def _epoch_rows(rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Rows ``order[k]`` of each model's ``rows[k]``: (K, n, w) → (K, n, w), one row copy per row."""
+    K, n, width = rows.shape
+    offsets = torch.arange(K, device=rows.device)[:, None] * n
+    return rows.reshape(K * n, width).index_select(0, (order + offsets).reshape(-1)).view(K, -1, width)
+
+
+def _record(losses: np.ndarray, first_epoch: int, histories: list, errors: list) -> None:
+    """Append epochs' losses ``(epochs, K)`` to each model's history; a non-finite one fails that model."""
+    for k, history in enumerate(histories):
+        if errors[k] is not None:
+            continue
+        for e, value in enumerate(losses[:, k]):
+            if not np.isfinite(value):
+                errors[k] = TrainingDivergedError(
+                    f"Training diverged in MIDAE epoch {first_epoch + e + 1}: the loss became {value}. "
+                    "Lower the learning rate or check the input scaling.")
+                break
+            history.append(float(value))

@@ -46,11 +46,19 @@ Choices of ours, where the reference does something else:
   every visible token the same result as the reference's per-row computation. The reference
   imputes one row at a time (``transform``); this imputes whole batches.
 * Mixed precision (``torch.cuda.amp.autocast`` with a gradient scaler in the reference) is used
-  on CUDA only, as there; CPU runs are full precision and bit-identical for a seed.
+  on CUDA only, as there, with one dynamic loss scale per model (an overflowing model's
+  gradients are zeroed for that step instead of skipping the whole step); CPU runs are full
+  precision and bit-identical for a seed.
 * ``max_steps`` (not in the reference) caps the number of optimiser steps for reduced budgets:
   the quick profile gives every dataset the same number of updates instead of the same number
   of epochs. ``dataset`` selects the reference's per-dataset architecture
   (:data:`DATASET_OVERRIDES`); the harness runner does not pass it yet.
+
+Training is written for K models at once (a leading model axis on every parameter, buffer and
+activation; see :mod:`baselines._batched`): :meth:`ReMaskerImputer.fit_group` trains the fits of
+one group (equal parameters but the seed, equal data shape) as one computation, and one fit is
+the same code at K = 1. Each model draws its initial weights, row orders and re-masking noise
+from its own generators, so a fit's numbers do not depend on the group it trained in.
 
 The reference treats every column as numeric ("current implementation: only support numerical
 values", ``model_mae.py``); so does this. The harness snaps categorical outputs afterwards.
@@ -64,7 +72,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from baselines._base import BaseImputer, check_finite_loss, resolve_device, seed_torch
+from baselines import _batched
+from baselines._base import BaseImputer, TrainingDivergedError, raise_first, resolve_device, seed_torch
 from baselines.schema import Schema
 
 NORM_EPS = 1e-8  # remasker_impute.py: ``eps`` of the min-max denominator and of every LayerNorm
@@ -124,115 +133,212 @@ def sincos_positions(embed_dim: int, n_features: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- network
-class TransformerBlock(nn.Module):
-    """Pre-norm block as timm's ``Block`` (qkv bias, GELU MLP, no dropout), with an optional key mask."""
+# K models at once: every parameter and buffer has a leading model axis of length K and every
+# activation is (K, rows, tokens, width). The linears are baselines._batched.Linear (one baddbmm
+# for all K); attention, once each model has projected its own queries, keys and values, treats
+# (K · rows) as one batch axis, so no number of one model ever meets another model's.
+def _tokens(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Apply a per-token batched layer to (K, rows, tokens, E): flattened to (K, rows · tokens, E)."""
+    n_models, rows, n_tokens, width = x.shape
+    out = layer(x.reshape(n_models, rows * n_tokens, width))
+    return out.view(n_models, rows, n_tokens, out.shape[-1])
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float):
+
+class _Softmax(torch.autograd.Function):
+    """Softmax over the last axis from elementwise ops and sums: the same function as
+    ``Tensor.softmax``, but on CPU torch's kernel is slow for rows this short (d + 1 ≤ ~100
+    entries): 9.4 ms against 1.7 ms forward for (960, 4, 14, 14), likewise backward."""
+
+    @staticmethod
+    def forward(ctx, scores: torch.Tensor) -> torch.Tensor:
+        shifted = (scores - scores.amax(dim=-1, keepdim=True)).exp_()   # the class token's key keeps a row finite
+        out = shifted.div_(shifted.sum(dim=-1, keepdim=True))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (out,) = ctx.saved_tensors
+        return (grad - (grad * out).sum(dim=-1, keepdim=True)).mul_(out)
+
+
+class LayerNorm(nn.Module):
+    """K LayerNorms over the last axis, each with its own affine weight and bias (ones and zeros)."""
+
+    def __init__(self, n_models: int, dim: int, eps: float = NORM_EPS):
         super().__init__()
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(n_models, 1, dim))   # (K, 1, E)
+        self.bias = nn.Parameter(torch.zeros(n_models, 1, dim))    # (K, 1, E)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:            # (K, N, E) → (K, N, E)
+        normed = nn.functional.layer_norm(x, x.shape[-1:], eps=self.eps)
+        return torch.addcmul(self.bias, normed, self.weight)
+
+
+class TransformerBlock(nn.Module):
+    """K pre-norm blocks as timm's ``Block`` (qkv bias, GELU MLP, no dropout), with an optional key mask."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, generators: list[torch.Generator]):
+        super().__init__()
+        n_models, hidden = len(generators), int(dim * mlp_ratio)
         self.num_heads = num_heads
-        self.norm1 = nn.LayerNorm(dim, eps=NORM_EPS)
-        self.qkv = nn.Linear(dim, 3 * dim, bias=True)
-        self.proj = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim, eps=NORM_EPS)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.norm1 = LayerNorm(n_models, dim)
+        self.qkv = _batched.Linear(dim, 3 * dim, generators, init="xavier")
+        self.proj = _batched.Linear(dim, dim, generators, init="xavier")
+        self.norm2 = LayerNorm(n_models, dim)
+        self.mlp = _batched.mlp([dim, hidden, dim], generators, init="xavier", activation=nn.GELU)
 
     def forward(self, x: torch.Tensor, key_visible: torch.Tensor | None = None) -> torch.Tensor:
-        rows, tokens, dim = x.shape
-        qkv = self.qkv(self.norm1(x)).reshape(rows, tokens, 3, self.num_heads, dim // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)                              # each (rows, heads, T, E/heads)
+        """``x`` (K, rows, T, E); ``key_visible`` (K, rows, T) bool, False for padding slots."""
+        n_models, rows, n_tokens, dim = x.shape
+        flat = x.view(n_models, rows * n_tokens, dim)
+        qkv = self.qkv(self.norm1(flat)).view(n_models * rows, n_tokens, 3, self.num_heads, dim // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)                            # each (K·rows, heads, T, E/heads)
         # Written out rather than F.scaled_dot_product_attention: for these short sequences
         # (d + 1 tokens, 8-wide heads) the plain form is faster on CPU.
-        scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)             # (rows, heads, T, T)
+        scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)           # (K·rows, heads, T, T)
         if key_visible is not None:
-            scores = scores.masked_fill(~key_visible[:, None, None, :], float("-inf"))
-        attended = scores.softmax(dim=-1) @ v                                # (rows, heads, T, E/heads)
-        x = x + self.proj(attended.transpose(1, 2).reshape(rows, tokens, dim))
-        return x + self.mlp(self.norm2(x))
+            scores = scores.masked_fill(~key_visible.reshape(n_models * rows, 1, 1, n_tokens), float("-inf"))
+        attended = _Softmax.apply(scores) @ v                              # (K·rows, heads, T, E/heads)
+        flat = flat + self.proj(attended.transpose(1, 2).reshape(n_models, rows * n_tokens, dim))
+        flat = flat + self.mlp(self.norm2(flat))
+        return flat.view(n_models, rows, n_tokens, dim)
 
 
 class MaskedTabularAutoencoder(nn.Module):
-    """ReMasker's network (``model_mae.MaskedAutoencoder`` with the decoder as wide as the encoder)."""
+    """K ReMasker networks (``model_mae.MaskedAutoencoder`` with the decoder as wide as the encoder).
+
+    Model k's initial weights come from ``generators[k]`` (CPU generators), in the same order
+    whatever K is. ``model_mae.initialize_weights``: Xavier-uniform linears with zero bias, unit
+    LayerNorms, N(0, 0.02) class and mask tokens.
+    """
 
     def __init__(self, n_features: int, embed_dim: int, depth: int, decoder_depth: int,
-                 num_heads: int, mlp_ratio: float):
+                 num_heads: int, mlp_ratio: float, generators: list[torch.Generator]):
         super().__init__()
+        n_models = len(generators)
         # utils.MaskEmbed is Conv1d(1, E, kernel_size=1): one scalar → E map shared by all features.
-        self.value_embed = nn.Linear(1, embed_dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.register_buffer("positions", sincos_positions(embed_dim, n_features))          # (1 + d, E)
-        self.encoder = nn.ModuleList(TransformerBlock(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
-        self.encoder_norm = nn.LayerNorm(embed_dim, eps=NORM_EPS)
-        self.decoder_embed = nn.Linear(embed_dim, embed_dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.register_buffer("decoder_positions", sincos_positions(embed_dim, n_features))  # (1 + d, E)
-        self.decoder = nn.ModuleList(TransformerBlock(embed_dim, num_heads, mlp_ratio)
+        # Its weight gets the Xavier init (fan_in 1, fan_out E, as the linear's); its bias is
+        # skipped by the reference's init loop and keeps Conv1d's default U(-1/sqrt(1), 1/sqrt(1)).
+        self.value_embed = _batched.Linear(1, embed_dim, generators, init="xavier")
+        self.cls_token = nn.Parameter(self._normal(generators, embed_dim))
+        self.encoder = nn.ModuleList(TransformerBlock(embed_dim, num_heads, mlp_ratio, generators)
+                                     for _ in range(depth))
+        self.encoder_norm = LayerNorm(n_models, embed_dim)
+        self.decoder_embed = _batched.Linear(embed_dim, embed_dim, generators, init="xavier")
+        self.mask_token = nn.Parameter(self._normal(generators, embed_dim))
+        self.decoder = nn.ModuleList(TransformerBlock(embed_dim, num_heads, mlp_ratio, generators)
                                      for _ in range(decoder_depth))
-        self.decoder_norm = nn.LayerNorm(embed_dim, eps=NORM_EPS)
-        self.head = nn.Linear(embed_dim, 1)
-        self._init_weights()
+        self.decoder_norm = LayerNorm(n_models, embed_dim)
+        self.head = _batched.Linear(embed_dim, 1, generators, init="xavier")
+        with torch.no_grad():
+            self.value_embed.bias.copy_(torch.stack(
+                [torch.rand(1, embed_dim, generator=g) * 2 - 1 for g in generators]))
+        # The fixed sine-cosine tables carry the model axis too (every buffer does), so that
+        # _batched.select can slice them like everything else.
+        table = sincos_positions(embed_dim, n_features)                               # (1 + d, E)
+        self.register_buffer("positions", table.expand(n_models, -1, -1).clone())          # (K, 1 + d, E)
+        self.register_buffer("decoder_positions", table.expand(n_models, -1, -1).clone())  # (K, 1 + d, E)
 
-    def _init_weights(self) -> None:
-        # model_mae.initialize_weights: Xavier-uniform linears with zero bias, unit LayerNorms,
-        # N(0, 0.02) class and mask tokens.
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        nn.init.normal_(self.cls_token, std=0.02)
-        nn.init.normal_(self.mask_token, std=0.02)
-        # The reference's value embedding is a Conv1d, which its init loop skips except for the
-        # Xavier weight: the bias keeps Conv1d's default U(-1/sqrt(fan_in), ...) = U(-1, 1).
-        nn.init.uniform_(self.value_embed.bias, -1.0, 1.0)
+    @staticmethod
+    def _normal(generators: list[torch.Generator], width: int) -> torch.Tensor:
+        return torch.stack([torch.randn(1, width, generator=g) * 0.02 for g in generators])  # (K, 1, E)
 
-    def forward(self, values: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-        """Predicted values (rows, d) in (0, 1) from ``values`` (rows, d) where ``visible`` (bool) is True."""
-        rows, n_features = values.shape
+    def forward(self, values: torch.Tensor, visible: torch.Tensor, n_slots: int | None = None) -> torch.Tensor:
+        """Predicted values (K, rows, d) in (0, 1) from ``values`` (K, rows, d) where ``visible`` (bool) is True.
+
+        ``n_slots``: encoder slots per row, at least the most visible entries of any row; ``None``
+        counts them (one read-back to the host). Training passes its fixed number of visible
+        entries, so the step has no data-dependent shape.
+        """
+        n_models, rows, n_features = values.shape
         width = self.cls_token.shape[-1]
-        tokens = self.value_embed(values.unsqueeze(-1)) + self.positions[1:]            # (rows, d, E)
+        weight, bias = self.value_embed.weight[:, None], self.value_embed.bias[:, None]  # (K, 1, 1, E)
+        tokens = torch.addcmul(bias, values.unsqueeze(-1), weight) + self.positions[:, None, 1:]  # (K, rows, d, E)
         # Like model_mae.random_masking, the encoder runs on the visible tokens only: gather them
-        # to the front (as many slots as the row with most of them; the spare slots of other rows
-        # are masked out of attention), which halves its work in training.
-        n_slots = max(int(visible.sum(dim=1).max()), 1)
-        slots = (~visible).to(torch.uint8).argsort(dim=1, stable=True)[:, :n_slots]      # (rows, S)
-        slot_visible = visible.gather(1, slots)                                          # (rows, S)
-        kept = tokens.gather(1, slots.unsqueeze(-1).expand(-1, -1, width))               # (rows, S, E)
-        cls = (self.cls_token + self.positions[:1]).expand(rows, -1, -1)                 # (rows, 1, E)
-        hidden = torch.cat([cls, kept], dim=1)                                           # (rows, 1 + S, E)
-        keys = torch.cat([slot_visible.new_ones(rows, 1), slot_visible], dim=1)          # (rows, 1 + S)
+        # to the front (n_slots slots per row; the spare slots are masked out of attention),
+        # which halves its work in training.
+        if n_slots is None:
+            n_slots = int(visible.sum(dim=-1).max()) if visible.numel() else 0
+        n_slots = min(max(int(n_slots), 1), n_features)
+        slots = (~visible).to(torch.uint8).argsort(dim=-1, stable=True)[..., :n_slots]   # (K, rows, S)
+        slot_visible = visible.gather(-1, slots)                                          # (K, rows, S)
+        spread = slots.unsqueeze(-1).expand(-1, -1, -1, width)                            # (K, rows, S, E)
+        kept = tokens.gather(2, spread)                                                   # (K, rows, S, E)
+        cls = (self.cls_token + self.positions[:, :1])[:, None].expand(-1, rows, -1, -1)  # (K, rows, 1, E)
+        hidden = torch.cat([cls, kept], dim=2)                                            # (K, rows, 1 + S, E)
+        keys = torch.cat([slot_visible.new_ones(n_models, rows, 1), slot_visible], dim=2)  # (K, rows, 1 + S)
         for block in self.encoder:
             hidden = block(hidden, keys)
-        hidden = self.decoder_embed(self.encoder_norm(hidden))
+        hidden = _tokens(self.decoder_embed, _tokens(self.encoder_norm, hidden))
         # Decoder input: encoded tokens back in their places, the mask token everywhere else.
-        encoded = torch.where(slot_visible.unsqueeze(-1), hidden[:, 1:], self.mask_token.to(hidden.dtype))
-        body = self.mask_token.to(hidden.dtype).expand(rows, n_features, -1)
-        body = body.scatter(1, slots.unsqueeze(-1).expand(-1, -1, width), encoded)      # (rows, d, E)
-        hidden = torch.cat([hidden[:, :1], body], dim=1) + self.decoder_positions       # (rows, 1 + d, E)
+        mask_token = self.mask_token.to(hidden.dtype)[:, None]                            # (K, 1, 1, E)
+        encoded = torch.where(slot_visible.unsqueeze(-1), hidden[:, :, 1:], mask_token)
+        body = mask_token.expand(-1, rows, n_features, -1).scatter(2, spread, encoded)    # (K, rows, d, E)
+        hidden = torch.cat([hidden[:, :, :1], body], dim=2) + self.decoder_positions[:, None]  # (K, rows, 1 + d, E)
         for block in self.decoder:
             hidden = block(hidden)
-        out = torch.tanh(self.head(self.decoder_norm(hidden))) / 2 + 0.5                 # (rows, 1 + d, 1)
-        return out[:, 1:, 0]                                                             # (rows, d)
+        hidden = _tokens(self.decoder_norm, hidden)
+        # The E → 1 head as a product and a sum over the width: a one-column baddbmm takes another
+        # BLAS path at K = 1 than at K > 1 (gemv against batched gemm; measured up to 4e-6 apart),
+        # which would make a fit's numbers depend on its group.
+        head = (hidden * self.head.weight.transpose(1, 2)[:, None]).sum(dim=-1) + self.head.bias  # (K, rows, 1 + d)
+        out = torch.tanh(head) / 2 + 0.5
+        return out[:, :, 1:]                                                               # (K, rows, d)
 
 
-def remask(observed: torch.Tensor, n_visible: int, generator: torch.Generator) -> torch.Tensor:
-    """Visible entries of a training batch: ``n_visible`` random observed entries per row (fewer if absent)."""
-    noise = torch.rand(observed.shape, generator=generator, device=observed.device)
+def remask(observed: torch.Tensor, n_visible: int, noise: torch.Tensor) -> torch.Tensor:
+    """Visible entries of a training batch: ``n_visible`` random observed entries per row (fewer if absent).
+
+    ``observed`` and ``noise`` (uniform in [0, 1), the row's shuffle) share a shape; the last axis is the features.
+    """
     noise = noise.masked_fill(~observed, 2.0)              # missing entries sort last, never visible
-    rank = noise.argsort(dim=1).argsort(dim=1)             # (rows, d): position of each entry in the shuffle
+    rank = noise.argsort(dim=-1).argsort(dim=-1)           # position of each entry in the row's shuffle
     return (rank < n_visible) & observed
 
 
 def remasker_loss(pred: torch.Tensor, target: torch.Tensor, visible: torch.Tensor,
                   observed: torch.Tensor) -> torch.Tensor:
-    """``model_mae.forward_loss``: mean squared error on re-masked entries + on visible entries."""
+    """``model_mae.forward_loss`` per model: (K,) mean squared error on re-masked entries + on visible entries.
+
+    Inputs are (K, rows, d); each model's means are over its own batch only.
+    """
     squared = (pred.float() - target) ** 2
     remasked = (observed & ~visible).float()
     shown = visible.float()
-    return (squared * remasked).sum() / remasked.sum().clamp(min=1.0) \
-        + (squared * shown).sum() / shown.sum().clamp(min=1.0)
+    return _batched.batch_sum(squared * remasked) / _batched.batch_sum(remasked).clamp(min=1.0) \
+        + _batched.batch_sum(squared * shown) / _batched.batch_sum(shown).clamp(min=1.0)
+
+
+class _LossScaler:
+    """Dynamic fp16 loss scaling with one scale per model (``torch.amp.GradScaler``'s rule, per model).
+
+    A shared GradScaler would skip every model's step when one model's gradients overflow; here
+    model k's gradients are unscaled by its own scale, and where they are not finite they are
+    zeroed for this step and its scale halves (the optimiser still applies momentum and weight
+    decay to it: one optimiser serves all K models). Scales double after ``interval`` finite
+    steps in a row, as GradScaler's defaults (init 2^16, factor 2, interval 2000).
+    """
+
+    def __init__(self, n_models: int, device: str, init: float = 2.0 ** 16, interval: int = 2000):
+        self.scale = torch.full((n_models,), init, device=device)
+        self.good = torch.zeros(n_models, dtype=torch.long, device=device)
+        self.interval = int(interval)
+
+    def unscale(self, parameters: list[nn.Parameter]) -> None:
+        inverse = 1.0 / self.scale
+        finite = torch.ones_like(self.good, dtype=torch.bool)
+        for p in parameters:
+            view = (-1,) + (1,) * (p.grad.dim() - 1)
+            p.grad.mul_(inverse.view(view))
+            finite &= torch.isfinite(p.grad).flatten(1).all(dim=1)
+        for p in parameters:
+            p.grad.masked_fill_(~finite.view((-1,) + (1,) * (p.grad.dim() - 1)), 0.0)
+        self.good = torch.where(finite, self.good + 1, torch.zeros_like(self.good))
+        grow = self.good >= self.interval
+        self.scale = torch.where(finite, torch.where(grow, self.scale * 2.0, self.scale), self.scale * 0.5)
+        self.good = torch.where(grow, torch.zeros_like(self.good), self.good)
 
 
 # ---------------------------------------------------------------------------- the imputer
@@ -286,7 +392,7 @@ class ReMaskerImputer(BaseImputer):
     Attributes
     ----------
     model_ : MaskedTabularAutoencoder
-        The trained network (eval mode).
+        The trained network (eval mode), a model axis of length 1 (this fit's slice of its group).
     architecture_ : dict
         The resolved ``embed_dim``, ``depth`` and ``decoder_depth``.
     loss_history_ : list of float
@@ -294,6 +400,11 @@ class ReMaskerImputer(BaseImputer):
     info_ : dict
         Scalars for the result row (final loss, epochs, peak learning rate, architecture).
     """
+
+    # "2": trained with a model axis (fit_group); per-model generators for init, row order and
+    # re-masking, re-masking noise drawn in blocks, a fixed number of encoder slots in training,
+    # and per-model LayerNorm/loss-scaling — the random streams and so the numbers changed.
+    version = "2"
 
     def __init__(self, epochs: int = 600, batch_size: int = 64, mask_ratio: float = 0.5,
                  embed_dim: int | None = None, depth: int | None = None, decoder_depth: int | None = None,
@@ -359,76 +470,123 @@ class ReMaskerImputer(BaseImputer):
         return epochs, warmup
 
     # ------------------------------------------------------------------ fit
-    def _fit(self, X: np.ndarray, y, schema: Schema) -> None:
-        arch = self.resolved_architecture()
-        self._check_params(arch)
-        self.architecture_ = arch
-        self.device_ = resolve_device(self.device)
-        use_amp = bool(self.amp) and self.device_.startswith("cuda")
-        cpu_generator = seed_torch(self.random_state)  # also seeds the weight initialisation below
-        mask_seed = int(torch.randint(2**62, (1,), generator=cpu_generator))
-        mask_generator = torch.Generator(device=self.device_).manual_seed(mask_seed)
+    def _group_key(self, X, y) -> tuple:
+        # ReMasker reads neither labels nor schema: fits agree when parameters (but the seed) and X's shape do.
+        params = {k: v for k, v in self.get_params().items() if k not in ("random_state", "verbose")}
+        return (repr(sorted(params.items())), X.shape)
 
-        # Reference min-max scaling by the observed training range (remasker_impute.py, fit).
-        self.low_ = np.nanmin(X, axis=0)
-        self.span_ = np.nanmax(X, axis=0) - self.low_ + NORM_EPS
-        scaled = (X - self.low_) / self.span_
-        observed = torch.as_tensor(~np.isnan(X), device=self.device_)
-        values = torch.as_tensor(np.nan_to_num(scaled, nan=0.0), dtype=torch.float32, device=self.device_)
-        n_rows, n_features = values.shape
-        n_visible = int(n_features * (1 - float(self.mask_ratio)))
+    def _fit(self, X: np.ndarray, y, schema: Schema) -> None:
+        raise_first(type(self)._fit_batched([self], [X], [y], [schema]))
+
+    @classmethod
+    def _fit_batched(cls, imputers: list, Xs: list, ys: list, schemas: list) -> list:
+        """Train ``imputers[k]`` on ``Xs[k]`` for every k as one model axis of length K.
+
+        The imputers have equal parameters but ``random_state`` and equal X shapes
+        (:meth:`_group_key`). Returns one entry per imputer: ``None`` when fitted, else the
+        exception that stopped it (a model that diverges gets a ``TrainingDivergedError`` and
+        the others train on).
+        """
+        errors: list = [None] * len(imputers)
+        first = imputers[0]
+        arch = first.resolved_architecture()
+        try:
+            first._check_params(arch)
+        except ValueError as error:
+            return [error] * len(imputers)
+        device = resolve_device(first.device)
+        use_amp = bool(first.amp) and device.startswith("cuda")
+        n_models = len(imputers)
+
+        # Model k draws everything from generators seeded from its own random_state: initial
+        # weights (CPU), the epochs' row orders and the re-masking noise (on the device).
+        init_gens, order_gens, mask_gens = [], [], []
+        for imputer in imputers:
+            seeds = torch.randint(2**62, (3,), generator=seed_torch(imputer.random_state)).tolist()
+            init_gens.append(torch.Generator().manual_seed(seeds[0]))
+            order_gens.append(torch.Generator(device=device).manual_seed(seeds[1]))
+            mask_gens.append(torch.Generator(device=device).manual_seed(seeds[2]))
+
+        # Reference min-max scaling by the observed training range (remasker_impute.py, fit), per model.
+        for imputer, X in zip(imputers, Xs):
+            imputer.architecture_, imputer.device_ = arch, device
+            imputer.low_ = np.nanmin(X, axis=0)
+            imputer.span_ = np.nanmax(X, axis=0) - imputer.low_ + NORM_EPS
+        scaled = np.stack([(X - imp.low_) / imp.span_ for imp, X in zip(imputers, Xs)])    # (K, n, d)
+        observed = torch.as_tensor(~np.isnan(scaled), device=device)
+        values = torch.as_tensor(np.nan_to_num(scaled, nan=0.0), dtype=torch.float32, device=device)
+        _, n_rows, n_features = values.shape
+        n_visible = int(n_features * (1 - float(first.mask_ratio)))
 
         model = MaskedTabularAutoencoder(n_features, arch["embed_dim"], arch["depth"], arch["decoder_depth"],
-                                         int(self.num_heads), float(self.mlp_ratio)).to(self.device_)
-        peak_lr = reference_learning_rate(self.blr, self.batch_size, lr=self.lr)
-        optimizer = reference_optimizer(model.parameters(), peak_lr, self.weight_decay)
-        scaler = torch.amp.GradScaler("cuda") if use_amp else None
+                                         int(first.num_heads), float(first.mlp_ratio), init_gens).to(device)
+        parameters = list(model.parameters())
+        peak_lr = reference_learning_rate(first.blr, first.batch_size, lr=first.lr)
+        # One AdamW over the stacked parameters: its update is element-wise, so it is K
+        # independent AdamWs; the schedule depends only on epochs and n, equal across the group.
+        optimizer = reference_optimizer(parameters, peak_lr, first.weight_decay)
+        scaler = _LossScaler(n_models, device) if use_amp else None
+        noise = _batched.Streams(mask_gens)
 
-        batch_size = int(self.batch_size)
+        batch_size = min(int(first.batch_size), n_rows)
         n_batches = math.ceil(n_rows / batch_size)
-        epochs, warmup = self._budget(n_batches)
+        epochs, warmup = first._budget(n_batches)
         model.train()
-        self.loss_history_ = []
-        for epoch in tqdm(range(epochs), desc="ReMasker", disable=not self.verbose):
-            order = torch.randperm(n_rows, generator=cpu_generator).to(self.device_)
-            total = torch.zeros((), device=self.device_)
+        histories: list[list[float]] = [[] for _ in imputers]
+        alive = np.ones(n_models, dtype=bool)
+        for epoch in tqdm(range(epochs), desc="ReMasker", disable=not first.verbose):
+            # One permutation of the rows per model and epoch, from that model's generator.
+            order = torch.stack([torch.randperm(n_rows, generator=g, device=device) for g in order_gens])
+            total = torch.zeros(n_models, device=device)
             for step in range(n_batches):
-                rate = scheduled_learning_rate(epoch + step / n_batches, peak_lr, float(self.min_lr),
+                rate = scheduled_learning_rate(epoch + step / n_batches, peak_lr, float(first.min_lr),
                                                epochs, warmup)
                 for group in optimizer.param_groups:
                     group["lr"] = rate
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                batch, batch_observed = values[idx], observed[idx]
-                visible = remask(batch_observed, n_visible, mask_generator)
+                idx = order[:, step * batch_size:(step + 1) * batch_size]                 # (K, B)
+                batch, batch_observed = _batched.gather_rows(values, idx), _batched.gather_rows(observed, idx)
+                shuffle = noise.uniform("remask", (batch_size, n_features))[:, :idx.shape[1]]
+                noise.advance()
+                visible = remask(batch_observed, n_visible, shuffle)
                 with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                    pred = model(batch, visible)
-                loss = remasker_loss(pred, batch, visible, batch_observed)
+                    pred = model(batch, visible, n_slots=n_visible)
+                loss = remasker_loss(pred, batch, visible, batch_observed)                # (K,)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is None:
-                    loss.backward()
-                    optimizer.step()
+                    loss.sum().backward()
                 else:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
+                    (loss * scaler.scale).sum().backward()
+                    scaler.unscale(parameters)
+                optimizer.step()
                 total += loss.detach()
-            epoch_loss = float(total / n_batches)  # one device sync per epoch
-            check_finite_loss(epoch_loss, f"ReMasker epoch {epoch + 1}")
-            self.loss_history_.append(epoch_loss)
+            epoch_loss = (total / n_batches).cpu().numpy()  # one device sync per epoch
+            for k in np.flatnonzero(alive):
+                histories[k].append(float(epoch_loss[k]))
+                if not np.isfinite(epoch_loss[k]):
+                    alive[k] = False
+                    errors[k] = TrainingDivergedError(
+                        f"Training diverged in ReMasker epoch {epoch + 1}: the loss became {epoch_loss[k]}. "
+                        "Lower the learning rate or check the input scaling.")
+            if not alive.any():
+                break
         model.eval()
-        self.model_ = model
-        self.info_ = {"final_loss": self.loss_history_[-1], "epochs_run": len(self.loss_history_),
-                      "steps_run": len(self.loss_history_) * n_batches,
-                      "peak_lr": peak_lr, **arch}
+        for k in np.flatnonzero(alive):
+            imputer = imputers[k]
+            imputer.model_ = _batched.select(model, int(k))
+            imputer.loss_history_ = histories[k]
+            imputer.info_ = {"final_loss": histories[k][-1], "epochs_run": len(histories[k]),
+                             "steps_run": len(histories[k]) * n_batches, "peak_lr": peak_lr, **arch}
+        return errors
 
     # ------------------------------------------------------------------ impute
     @torch.no_grad()
     def _transform(self, X: np.ndarray) -> np.ndarray:
         scaled = (X - self.low_) / self.span_
-        observed = torch.as_tensor(~np.isnan(X), device=self.device_)
-        values = torch.as_tensor(np.nan_to_num(scaled, nan=0.0), dtype=torch.float32, device=self.device_)
+        observed = torch.as_tensor(~np.isnan(X), device=self.device_)[None]
+        values = torch.as_tensor(np.nan_to_num(scaled, nan=0.0), dtype=torch.float32, device=self.device_)[None]
         self.model_.eval()
         # All observed entries visible, as the reference's evaluation-mode masking does row by row.
-        chunks = [self.model_(values[i:i + 4096], observed[i:i + 4096]) for i in range(0, len(values), 4096)]
-        pred = torch.cat(chunks).float().cpu().numpy().astype(float)
+        chunks = [self.model_(values[:, i:i + 4096], observed[:, i:i + 4096])
+                  for i in range(0, values.shape[1], 4096)]
+        pred = torch.cat(chunks, dim=1)[0].float().cpu().numpy().astype(float)
         return pred * self.span_ + self.low_

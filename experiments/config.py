@@ -29,6 +29,7 @@ class CellConfig:
     verbose: bool = False
     n_draws: int = 10
     force: bool = False
+    group: Optional[str] = None  # set by the grouped sweeper: the cells this job trains together
     data_dir: Optional[str] = None
     results_dir: str = "results"
     classifier: Classifier = field(default_factory=Classifier)

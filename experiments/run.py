@@ -31,7 +31,8 @@ from omegaconf import DictConfig
 
 from experiments.config import register_schema
 from experiments.registry import config_dirs
-from experiments.runner import EnvironmentFault, run_cell
+from experiments.runner import EnvironmentFault, run_group
+from hydra_plugins.metagain_sweeper.grouped_sweeper import member_overrides
 
 register_schema()
 log = logging.getLogger("experiments.run")
@@ -77,7 +78,7 @@ def main(cfg: DictConfig) -> str | None:
     if folder and (Path(folder) / FAULT_FILE).exists():
         return None  # an earlier job met an environment fault: the sweep is over
     try:
-        row = run_cell(cfg, force=bool(cfg.get("force", False)))
+        rows = run_group(group_configs(cfg), force=bool(cfg.get("force", False)))
     except EnvironmentFault as err:
         if not folder:
             raise
@@ -86,10 +87,21 @@ def main(cfg: DictConfig) -> str | None:
     except Exception:
         record(folder, f"{uuid.uuid4().hex}.failed", "")
         raise
-    outcome = outcome_of(row)
-    record(folder, f"{row['cell_key']}.{uuid.uuid4().hex[:8]}.{outcome}", "")
-    print(cell_line(row), flush=True)
-    return outcome
+    for row in rows:
+        record(folder, f"{row['cell_key']}.{uuid.uuid4().hex[:8]}.{outcome_of(row)}", "")
+        print(cell_line(row), flush=True)
+    return ",".join(outcome_of(row) for row in rows)
+
+
+def group_configs(cfg: DictConfig) -> list:
+    """The job's cells: itself, or the cells the grouped sweeper merged into it (``group=…``)."""
+    if not cfg.get("group"):
+        return [cfg]
+    from hydra import compose
+    from hydra.core.hydra_config import HydraConfig
+
+    return [compose(config_name="config", overrides=overrides)
+            for overrides in member_overrides(list(HydraConfig.get().overrides.task))]
 
 
 def tally(folder: Path) -> Counter:

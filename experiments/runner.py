@@ -234,42 +234,128 @@ def run_cell(cfg, force: bool = False) -> dict:
         When nothing can run here (data file missing or corrupt, results folder unwritable).
         An ill-posed cell is not raised: it becomes an ``invalid`` row.
     """
+    return run_group([cfg], force)[0]
+
+
+def run_group(cfgs: list, force: bool = False) -> list[dict]:
+    """Run several cells, training the fits that can share one batched model together.
+
+    Each cell is prepared, fitted, scored and stored as :func:`run_cell` would; the fits of cells
+    whose imputer class has ``_fit_batched`` and whose parameters (but the seed) and data shapes
+    agree are trained as one computation (``BaseImputer.fit_group``), and each fit's numbers are
+    those it gets alone. A cell's row is written as soon as it is scored, so a killed group
+    resumes per cell; a fit that fails (a diverged model) fails its own row only. Rows of a group
+    of two or more record ``group_size``, ``group_seconds`` (the group's training time) and their
+    share of it as ``fit_seconds``. Returns the rows in the order of ``cfgs``.
+    """
+    cells, rows = [], [None] * len(cfgs)
+    for i, cfg in enumerate(cfgs):
+        cell = _start_cell(cfg, force)
+        if "row" in cell:
+            rows[i] = cell["row"]
+        else:
+            cells.append((i, cell))
+    for members in _fit_groups([cell for _, cell in cells]):
+        _fit_together(members)
+    for i, cell in cells:
+        rows[i] = _finish_cell(cell)
+    return rows
+
+
+def _start_cell(cfg, force: bool) -> dict:
+    """Key, cache look-up, data and imputer of one cell; ``{"row": …}`` when it is already decided."""
     if isinstance(cfg, DictConfig):
         cfg = OmegaConf.to_container(cfg, resolve=True)
     results_dir = cfg["results_dir"]
     identity, params, payload, key = cell_key_of(cfg)
     existing = store.find_row(results_dir, key)
     if existing is not None and existing.get("status") in store.SERVED and not force:
-        return {**existing, "served": "cached"}
+        return {"row": {**existing, "served": "cached"}}
     try:
         store.check_writable(results_dir)
     except PermissionError as err:
         raise EnvironmentFault(str(err)) from err
     set_threads(int(cfg.get("threads", 1)))
-    cell_started = time.perf_counter()
+    cell = {"cfg": cfg, "started": time.perf_counter(), "device": "cpu", "imputer": None, "fit_error": None}
     row = base_row(cfg, identity, params, payload, key)
     try:
         prepared = prepare_cell(cfg)
     except OSError as err:  # a mask could not be cached, the data could not be read
         raise EnvironmentFault(str(err)) from err
     except ValueError as err:  # CellError, and any other refusal of the cell's settings
-        row.update(status="invalid", error=str(err), cell_seconds=time.perf_counter() - cell_started)
+        row.update(status="invalid", error=str(err), cell_seconds=time.perf_counter() - cell["started"])
         _write(results_dir, row)
-        return {**row, "served": "run"}
+        return {"row": {**row, "served": "run"}}
     row.update(n_rows=prepared["dataset"].n_rows, n_features=prepared["dataset"].schema.n_features)
-    device = "cpu"
+    cell.update(prepared=prepared, pending=row, prepare_seconds=time.perf_counter() - cell["started"])
     try:
         try:
-            imputer = instantiate_imputer(params, random_state=int(cfg["seed"]), device=cfg.get("device", "auto"),
-                                          verbose=bool(cfg.get("verbose", False)), dataset=identity["dataset"])
+            cell["imputer"] = instantiate_imputer(params, random_state=int(cfg["seed"]),
+                                                  device=cfg.get("device", "auto"),
+                                                  verbose=bool(cfg.get("verbose", False)),
+                                                  dataset=identity["dataset"])
         except (TypeError, ValueError, ImportError, AttributeError) as err:  # the yaml cannot build it
             raise CellError(f"cannot build imputer {identity['imputer']!r}: {err}") from err
-        device = getattr(imputer, "device_", None) or _requested_device(cfg)
-        X, tr, te = prepared["X_scaled"], prepared["train_idx"], prepared["test_idx"]
-        started = time.perf_counter()
-        imputer.fit(X[tr], **fit_arguments(imputer, prepared["dataset"].y[tr], prepared["dataset"].schema))
-        row["fit_seconds"] = time.perf_counter() - started
+        cell["device"] = getattr(cell["imputer"], "device_", None) or _requested_device(cfg)
+    except Exception as err:  # noqa: BLE001 - recorded in the cell's row by _finish_cell
+        cell["fit_error"] = err
+    return cell
+
+
+def _fit_groups(cells: list[dict]) -> list[list[dict]]:
+    """The cells to fit together: one list per batched class and ``_group_key``, else one per cell."""
+    groups: dict = {}
+    for n, cell in enumerate(cells):
+        imputer = cell["imputer"]
+        if cell["fit_error"] is not None:
+            continue
+        key = ("alone", n)
+        if hasattr(type(imputer), "_fit_batched"):
+            X, y = _fit_data(cell)
+            key = (type(imputer), imputer._group_key(X, y))
+        groups.setdefault(key, []).append(cell)
+    return list(groups.values())
+
+
+def _fit_data(cell: dict):
+    prepared = cell["prepared"]
+    return prepared["X_scaled"][prepared["train_idx"]], prepared["dataset"].y[prepared["train_idx"]]
+
+
+def _fit_together(members: list[dict]) -> None:
+    """Fit the members' imputers (one batched computation when there are several); errors stay per cell."""
+    started = time.perf_counter()
+    if len(members) == 1:
+        cell = members[0]
+        X, y = _fit_data(cell)
+        try:
+            cell["imputer"].fit(X, **fit_arguments(cell["imputer"], y, cell["prepared"]["dataset"].schema))
+        except Exception as err:  # noqa: BLE001
+            cell["fit_error"] = err
+    else:
+        data = [_fit_data(cell) for cell in members]
+        errors = type(members[0]["imputer"]).fit_group(
+            [cell["imputer"] for cell in members], [X for X, _ in data], [y for _, y in data],
+            [cell["prepared"]["dataset"].schema for cell in members])
+        for cell, error in zip(members, errors):
+            cell["fit_error"] = error
+    seconds = time.perf_counter() - started
+    for cell in members:
+        cell["pending"]["fit_seconds"] = seconds / len(members)
+        if len(members) > 1:
+            cell["pending"].update(group_size=len(members), group_seconds=seconds)
+
+
+def _finish_cell(cell: dict) -> dict:
+    """Transform, score and store one fitted cell (or its failure row)."""
+    cfg, row, prepared, imputer = cell["cfg"], cell["pending"], cell["prepared"], cell["imputer"]
+    results_dir, key = cfg["results_dir"], row["cell_key"]
+    device, started_finish = cell["device"], time.perf_counter()
+    try:
+        if cell["fit_error"] is not None:
+            raise cell["fit_error"]
         device = str(getattr(imputer, "device_", None) or device)
+        X, tr, te = prepared["X_scaled"], prepared["train_idx"], prepared["test_idx"]
         started = time.perf_counter()
         imputed = {"train": imputer.transform(X[tr]), "test": imputer.transform(X[te])}
         row["transform_seconds"] = time.perf_counter() - started
@@ -294,8 +380,10 @@ def run_cell(cfg, force: bool = False) -> dict:
                    traceback="".join(traceback.format_exception(err))[-4000:])
         log.error("cell %s failed: %s", key, row["error"])
     row["device"] = str(device)
-    row["cell_seconds"] = time.perf_counter() - cell_started
-    row["peak_memory_mb"] = peak_memory_mb(str(device))
+    # its own work: preparing, its share of the (group's) training, scoring
+    row["cell_seconds"] = cell["prepare_seconds"] + row.get("fit_seconds", 0.0) \
+        + time.perf_counter() - started_finish
+    row["peak_memory_mb"] = peak_memory_mb(str(device))  # of the process: the group's peak in a group
     _write(results_dir, row)
     return {**row, "served": "run"}
 

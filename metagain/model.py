@@ -62,8 +62,11 @@ Choices the paper leaves open (ours), checked on letter (2 000 rows, MCAR 0.2, 1
   PyTorch's default init the ten layers from input to output barely learn under SGD at 10⁻²;
 - the meta MLP reads log(1 + L): L_kl starts near 100 and raw inputs threw θ off in one step.
 
-No step of ``train_step`` reads a value back to the host, so a GPU run is never synchronised per
-iteration; the imputer checks for divergence every 100 steps.
+Every tensor has a leading model axis (``baselines/_batched.py``): ``MetaGAIN`` is K models
+trained as one computation (seeds, masks, grid points of the searches), each with its own
+initial weights and random numbers, and one fit is K = 1. No step of ``train_step`` reads a
+value back to the host, so a GPU run is never synchronised per iteration; the imputer checks
+for divergence every 100 steps.
 """
 from __future__ import annotations
 
@@ -74,8 +77,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from baselines._gan import Discriminator, adversarial_loss, discriminator_loss, mlp, noise_fill, \
-    observed_mse, sample_hint
+from baselines._batched import Aligned, aligned, batch_mean, batch_sum, mlp, pad_rows
+from baselines._gan import Discriminator, adversarial_loss, discriminator_loss, noise_fill, observed_mse, \
+    sample_hint
 
 
 @dataclass
@@ -127,77 +131,103 @@ class MetaGAINConfig:
 
 
 class Generator(nn.Module):
-    """Encoder [X̃, M] → (μ, log σ²) of Z; decoder Z → X̄ (sigmoid); task head Z → class logits."""
+    """Encoder [X̃, M] → (μ, log σ²) of Z; decoder Z → X̄ (sigmoid); task head Z → class logits.
 
-    def __init__(self, cfg: MetaGAINConfig):
+    K generators at once (``baselines/_batched.py``): inputs and outputs are (K, batch, ·).
+    """
+
+    def __init__(self, cfg: MetaGAINConfig, init_generators: list[torch.Generator]):
         super().__init__()
         self.use_kl = cfg.use_kl
         inner = [cfg.hidden] * (cfg.n_layers - 1)  # n_layers fully connected layers in each network
         code_width = (2 if cfg.use_kl else 1) * cfg.latent  # (μ, log σ²) or μ alone
-        self.encoder = mlp([2 * cfg.n_features, *inner, code_width], gain_init=True)
-        self.decoder = mlp([cfg.latent, *inner, cfg.n_features], nn.Sigmoid(), gain_init=True)
-        self.task_head = mlp([cfg.latent, *inner, cfg.n_classes], gain_init=True) if cfg.use_task else None
+        gens = init_generators
+        self.encoder = mlp([2 * cfg.n_features, *inner, code_width], gens, "gain")
+        self.decoder = mlp([cfg.latent, *inner, cfg.n_features], gens, "gain",
+                           out_activation=Aligned(torch.sigmoid))
+        self.task_head = mlp([cfg.latent, *inner, cfg.n_classes], gens, "gain") if cfg.use_task else None
 
     def forward(self, x_tilde, m, eps=None, task: bool = True):
-        """``eps`` (batch, latent) draws Z = μ + σ ε; ``None`` gives the point estimate Z = μ."""
-        code = self.encoder(torch.cat([x_tilde, m], dim=1))  # (batch, 2d) → (batch, 2·latent | latent)
+        """``eps`` (K, batch, latent) draws Z = μ + σ ε; ``None`` gives the point estimate Z = μ."""
+        code = self.encoder(torch.cat([x_tilde, m], dim=-1))  # (K, batch, 2d) → (K, batch, 2·latent | latent)
         if self.use_kl:
-            mu, logvar = code.chunk(2, dim=1)                 # two (batch, latent) halves
-            logvar = logvar.clamp(-10.0, 10.0)                # keeps exp() finite early in training
+            mu, logvar = code.chunk(2, dim=-1)                 # two (K, batch, latent) halves
+            logvar = logvar.clamp(-10.0, 10.0)                 # keeps exp() finite early in training
         else:
             mu, logvar = code, None
-        z = mu if eps is None or logvar is None else mu + torch.exp(0.5 * logvar) * eps
+        z = mu if eps is None or logvar is None else mu + aligned(torch.exp, 0.5 * logvar) * eps
         logits = self.task_head(z) if task and self.task_head is not None else None
         return mu, logvar, self.decoder(z), logits
 
 
 class MetaNet(nn.Module):
-    """θ: the detached losses (L_kl, L_tr, L_ad) → weights (β, γ, η) > 0."""
+    """θ: the detached losses (L_kl, L_tr, L_ad) → weights (β, γ, η) > 0, for K models: (K, 3) → (K, 3).
 
-    def __init__(self, cfg: MetaGAINConfig):
+    ``init`` (K, 3) are the first weights of each model.
+    """
+
+    def __init__(self, cfg: MetaGAINConfig, init: torch.Tensor, init_generators: list[torch.Generator]):
         super().__init__()
-        init = torch.tensor([cfg.init_beta, cfg.init_gamma, cfg.init_eta])
         self.kind = cfg.meta_net
         if self.kind == "scalar":
-            self.log_weights = nn.Parameter(init.log())
+            self.log_weights = nn.Parameter(aligned(torch.log, init))
         else:
-            self.net = mlp([3, cfg.meta_hidden, 3])
+            self.net = mlp([3, cfg.meta_hidden, 3], init_generators, "torch")
             with torch.no_grad():  # zero output weights + inverse-softplus bias: the first output is `init`
                 self.net[-1].weight.zero_()
-                self.net[-1].bias.copy_(init + torch.log(-torch.expm1(-init)))
+                inverse = init + aligned(lambda t: torch.log(-torch.expm1(-t)), init)  # softplus⁻¹(init)
+                self.net[-1].bias.copy_(inverse[:, None, :])
 
     def forward(self, losses):
         if self.kind == "scalar":
-            return self.log_weights.exp()
-        return F.softplus(self.net(torch.log1p(losses)))  # (3,) → (3,); log1p tames L_kl ≈ 100 at init
+            return aligned(torch.exp, self.log_weights)
+        # log1p tames L_kl ≈ 100 at init
+        return aligned(F.softplus, self.net(aligned(torch.log1p, losses)[:, None, :]))[:, 0, :]
 
 
-def hide_observed(m, ratio: float, generator):
-    """Mask of a random ``ratio`` of the observed entries of ``m`` (at least one when any is observed)."""
-    u = torch.rand(m.shape, generator=generator, device=m.device)
+def hide_observed(m, ratio, u):
+    """Mask of a random ``ratio`` (K, 1, 1) of each model's observed entries of ``m`` (K, batch, d).
+
+    ``u`` ~ U(0, 1) of the same shape as ``m``. At least one entry is hidden when any is observed:
+    for a tiny meta batch with nothing hidden, the observed entry with the smallest draw (chosen on
+    the device, without an ``if`` on a tensor, so no host synchronisation per step).
+    """
     hide = (u < ratio).to(m.dtype) * m
-    # tiny meta batch with nothing hidden: hide the observed entry with the smallest draw instead
-    # (chosen on the device, without an `if` on a tensor, so no host synchronisation per step)
-    smallest = torch.where(m > 0, u, 2.0).view(-1).argmin()
-    fallback = (torch.arange(m.numel(), device=m.device) == smallest).view(m.shape).to(m.dtype) * m
-    return torch.where(hide.sum() > 0, hide, fallback)
+    flat = torch.where(m > 0, u, 2.0).reshape(m.shape[0], -1)
+    fallback = F.one_hot(flat.argmin(dim=1), flat.shape[1]).to(m.dtype).view(m.shape) * m
+    return torch.where(batch_sum(hide)[:, None, None] > 0, hide, fallback)
 
 
 class MetaGAIN(nn.Module):
-    """Generator G (weights w), discriminator D, and meta network θ (absent without ``use_meta``)."""
+    """K models, each a generator G (weights w), discriminator D, and meta network θ (absent without MN).
 
-    def __init__(self, cfg: MetaGAINConfig):
+    Model k draws its initial weights from ``init_generators[k]``; ``init_weights`` (K, 3) are its
+    first (MN) or fixed (no MN) (β, γ, η) and ``hide_ratios`` (K,) its share of hidden meta entries
+    (both default to ``cfg``'s for every model).
+    """
+
+    def __init__(self, cfg: MetaGAINConfig, init_generators: list[torch.Generator],
+                 init_weights: torch.Tensor | None = None, hide_ratios: torch.Tensor | None = None):
         super().__init__()
-        self.cfg = cfg
-        self.G = Generator(cfg)
-        self.D = Discriminator(cfg.n_features, cfg.disc_hidden, gain_init=True)
-        self.meta = MetaNet(cfg) if cfg.use_meta else None
+        self.cfg, K = cfg, len(init_generators)
+        if init_weights is None:
+            init_weights = torch.tensor([[cfg.init_beta, cfg.init_gamma, cfg.init_eta]] * K)
+        if hide_ratios is None:
+            hide_ratios = torch.full((K,), cfg.meta_hide_ratio)
+        self.G = Generator(cfg, init_generators)
+        self.D = Discriminator(cfg.n_features, cfg.disc_hidden, init_generators)
+        self.meta = MetaNet(cfg, init_weights, init_generators) if cfg.use_meta else None
         # β and γ only count when their component is on; η (the GAIN term) always does
-        self.register_buffer("active", torch.tensor([float(cfg.use_kl), float(cfg.use_task), 1.0]))
-        self.register_buffer("fixed", torch.tensor([cfg.init_beta, cfg.init_gamma, cfg.init_eta]))
+        active = torch.tensor([float(cfg.use_kl), float(cfg.use_task), 1.0])
+        self.register_buffer("active", active.expand(K, 3).clone())
+        self.register_buffer("fixed", init_weights.float().clone())
+        self.register_buffer("hide_ratio", hide_ratios.float().view(K, 1, 1).clone())
 
     def configure_optimizers(self):
-        """SGD for G and D (paper); Adam or SGD for θ (``meta_optimizer``). Call after ``.to(device)``."""
+        """SGD for G and D (paper); Adam or SGD for θ (``meta_optimizer``). Call after ``.to(device)``.
+
+        The optimisers are element-wise, so one over the K stacked models is K independent ones.
+        """
         cfg = self.cfg
         self.opt_G = torch.optim.SGD(self.G.parameters(), cfg.lr, cfg.momentum, weight_decay=cfg.weight_decay)
         self.opt_D = torch.optim.SGD(self.D.parameters(), cfg.lr, cfg.momentum, weight_decay=cfg.weight_decay)
@@ -209,89 +239,111 @@ class MetaGAIN(nn.Module):
             self.opt_meta = torch.optim.SGD(self.meta.parameters(), cfg.meta_lr, cfg.meta_momentum)
         return self
 
+    def drop_optimizers(self):
+        """Forget the optimisers (before ``baselines._batched.select`` copies one model out)."""
+        self.opt_G = self.opt_D = self.opt_meta = None
+        return self
+
     def weights(self, losses):
-        """(β, γ, η) of this batch, zero for the components that are off."""
+        """(K, 3) (β, γ, η) of this batch, zero for the components that are off."""
         return (self.fixed if self.meta is None else self.meta(losses)) * self.active
 
     # ------------------------------------------------------------------ losses
     def terms(self, out, x, m, y, hint):
-        """L_rc and the weighted terms (L_kl, L_tr, L_ad) of the generator output ``out``."""
+        """(K,) L_rc and (K, 3) weighted terms (L_kl, L_tr, L_ad) of the generator output ``out``."""
         mu, logvar, x_bar, logits = out
-        zero, cfg = x_bar.new_zeros(()), self.cfg
+        zero, cfg = x_bar.new_zeros(x.shape[0]), self.cfg
         ad = adversarial_loss(m, self.D(m * x + (1 - m) * x_bar, hint))
         if cfg.reduction == "row":  # Eq. 3's sums over a row's entries, then the batch mean
-            rc, ad = ((m * (x_bar - x)) ** 2).sum(dim=1).mean(), ad * x.shape[1]
+            rc, ad = ((m * (x_bar - x)) ** 2).sum(dim=-1).mean(dim=-1), ad * x.shape[-1]
         else:                       # GAIN's per-entry means
             rc = observed_mse(x, x_bar, m)
         if cfg.use_kl:
-            kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp())           # (batch, latent)
-            kl = kl.mean() if cfg.kl_reduction == "mean" else kl.sum(dim=1).mean()
+            kl = -0.5 * (1 + logvar - mu ** 2 - aligned(torch.exp, logvar))  # (K, batch, latent)
+            kl = batch_mean(kl) if cfg.kl_reduction == "mean" else kl.sum(dim=-1).mean(dim=-1)
         else:
             kl = zero
-        tr = F.cross_entropy(logits, y) if cfg.use_task else zero
-        return rc, torch.stack([kl, tr, ad])
+        if cfg.use_task:
+            tr = cross_entropy(logits, y)
+        else:
+            tr = zero
+        return rc, torch.stack([kl, tr, ad], dim=1)
 
-    def meta_mse(self, params, x, m, hide, generator=None, draws: int = 0):
-        """MSE on the ``hide`` entries of the imputation with generator weights ``params``.
+    def meta_mse(self, params, x, m, hide, u=None, eps=None, draws: int = 0):
+        """(K,) MSE on the ``hide`` entries of the imputation with generator weights ``params``.
 
-        ``draws`` ≥ 1 (with ``generator``): the mean of that many decoded draws of (Z, S), the
-        estimator ``impute`` uses, one batched pass (differentiable in θ through the reparametrised
-        draws); ``draws=0``: the point decoding Z = μ, S = E[S].
+        ``draws`` ≥ 1: the mean of that many decoded draws of (Z, S), the estimator ``impute``
+        uses, one batched pass (differentiable in θ through the reparametrised draws), from the
+        uniform draws ``u`` (K, draws·batch, d) and normal ``eps`` (K, draws·batch, latent);
+        ``draws=0``: the point decoding Z = μ, S = E[S].
         """
         m_in = m * (1 - hide)
         if draws == 0:
             x_tilde, eps, m_rep = m_in * x + (1 - m_in) * (0.5 * self.cfg.noise_high), None, m_in
         else:
-            x_rep, m_rep = x.repeat(draws, 1), m_in.repeat(draws, 1)        # (draws · batch, d)
-            x_tilde = noise_fill(x_rep, m_rep, generator, self.cfg.noise_high)
-            eps = torch.randn(x_rep.shape[0], self.cfg.latent, generator=generator, device=x.device) \
-                if self.cfg.use_kl else None
+            x_rep, m_rep = x.repeat(1, draws, 1), m_in.repeat(1, draws, 1)   # (K, draws · batch, d)
+            x_tilde = noise_fill(x_rep, m_rep, u, self.cfg.noise_high)
+            eps = eps if self.cfg.use_kl else None
         x_bar = functional_call(self.G, params, (x_tilde, m_rep, eps), {"task": False})[2]
-        x_bar = x_bar.view(max(draws, 1), *x.shape).mean(dim=0)
-        return ((hide * (x_bar - x)) ** 2).sum() / hide.sum().clamp_min(1.0)
+        x_bar = x_bar.view(x.shape[0], max(draws, 1), *x.shape[1:]).mean(dim=1)
+        return batch_sum((hide * (x_bar - x)) ** 2) / batch_sum(hide).clamp_min(1.0)
+
+    def meta_draws(self, streams, n_rows: int, draws: int):
+        """The (u, eps) of ``meta_mse``'s ``draws`` draws for ``n_rows`` meta rows, from ``streams``."""
+        if draws == 0:
+            return None, None
+        u = streams.uniform("meta_noise", (draws * n_rows, self.cfg.n_features))
+        eps = streams.normal("meta_eps", (draws * n_rows, self.cfg.latent)) if self.cfg.use_kl else None
+        return u, eps
 
     # ------------------------------------------------------------------ one iteration
-    def train_step(self, x, m, y, x_me, m_me, generator):
-        """One iteration of Algorithm 1; returns the tensor (L_rc, L_kl, L_tr, L_ad, L_D, L_me, β, γ, η)."""
+    def train_step(self, x, m, y, x_me, m_me, streams):
+        """One iteration of Algorithm 1 for the K models; returns (K, 9): (L_rc, L_kl, L_tr, L_ad, L_D,
+        L_me, β, γ, η) per model. ``streams`` (``baselines._batched.Streams``) gives each model its
+        own random numbers; call ``streams.advance()`` after."""
         cfg, names = self.cfg, [n for n, _ in self.G.named_parameters()]
         w = [p for _, p in self.G.named_parameters()]
-        x_tilde = noise_fill(x, m, generator, cfg.noise_high)
-        hint = sample_hint(m, cfg.hint_rate, generator, unknown=0.5)
-        eps = torch.randn(x.shape[0], cfg.latent, generator=generator, device=x.device) \
-            if cfg.use_kl else None
+        K, rows = x.shape[0], x.shape[1:]
+        x_tilde = noise_fill(x, m, streams.uniform("noise", rows), cfg.noise_high)
+        hint = sample_hint(m, streams.uniform("hint", rows), cfg.hint_rate, unknown=0.5)
+        eps = streams.normal("eps", (rows[0], cfg.latent)) if cfg.use_kl else None
         out = self.G(x_tilde, m, eps)
 
         # (1) discriminator step on X̂ of the current generator (GAIN's order: D, then G on the same batch)
         d_loss = discriminator_loss(m, self.D(m * x + (1 - m) * out[2].detach(), hint))
         self.opt_D.zero_grad(set_to_none=True)
-        d_loss.backward()
+        d_loss.sum().backward()
         self.opt_D.step()
 
         rc, aux = self.terms(out, x, m, y, hint)
         losses = aux.detach()  # meta-net input: the batch's (L_kl, L_tr, L_ad), no gradient into w
-        me = rc.new_full((), float("nan"))
+        me = rc.new_full((K,), float("nan"))
         if self.meta is None:
             weights = self.weights(losses)
-            grads = _grads(rc + (weights * aux).sum(), w)
+            grads = _grads((rc + (weights * aux).sum(dim=1)).sum(), w)
         else:
-            # per-term gradients, one batched backward: rows g_rc, g_kl, g_tr, g_ad of a (4, P) matrix
-            batched = _grads(torch.cat([rc[None], aux]), w, batched=True)
-            per_term = torch.cat([g.reshape(4, -1) for g in batched], dim=1)
-            sizes, one = [p.numel() for p in w], torch.ones(1, device=x.device)
-            hide = hide_observed(m_me, cfg.meta_hide_ratio, generator)
+            # per-term gradients, one batched backward: g_rc, g_kl, g_tr, g_ad of each model, (4, K, P)
+            batched = _grads(torch.stack([rc.sum(), *aux.sum(dim=0)]), w, batched=True)
+            per_term = torch.cat([g.reshape(4, K, -1) for g in batched], dim=2)
+            sizes, ones = [p[0].numel() for p in w], torch.ones(K, 1, device=x.device)
+            # meta rows padded to a multiple of 16 with m = 0 rows (never hidden, so L_me ignores them):
+            # the BLAS calls then give each model the numbers it gets alone (baselines/_batched.py)
+            x_me, m_me = pad_rows(x_me), pad_rows(m_me)
+            hide = hide_observed(m_me, self.hide_ratio, streams.uniform("hide", m_me.shape[1:]))
+            u_me, eps_me = self.meta_draws(streams, m_me.shape[1], cfg.meta_draws)
             if cfg.virtual_step == "linear":
                 # (2) ŵ = w − η₁ (g_rc + β g_kl + γ g_tr + η g_ad): differentiable in θ through (β, γ, η)
-                step = torch.cat([one, self.weights(losses)]) @ per_term  # (4,) @ (4, P) → (P,)
-                w_hat = {n: p.detach() - cfg.lr * s.view_as(p)
-                         for n, p, s in zip(names, w, step.split(sizes))}
+                step = _combine(torch.cat([ones, self.weights(losses)], dim=1), per_term)
+                w_hat = {n: p.detach() - cfg.lr * s.reshape(p.shape)
+                         for n, p, s in zip(names, w, step.split(sizes, dim=1))}
             else:
                 # (2) the textbook path: ∇_w L_G with create_graph, so ∂ŵ/∂θ flows by double backward
-                g = _grads(rc + (self.weights(losses) * aux).sum(), w, create_graph=True)
+                g = _grads((rc + (self.weights(losses) * aux).sum(dim=1)).sum(), w, create_graph=True)
                 w_hat = {n: p - cfg.lr * gp for n, p, gp in zip(names, w, g)}
             # (3) meta step: reconstruct hidden observed meta entries with ŵ, descend θ on L_me
-            me = self.meta_mse(w_hat, x_me, m_me, hide, generator, cfg.meta_draws)
+            me = self.meta_mse(w_hat, x_me, m_me, hide, u_me, eps_me, cfg.meta_draws)
             theta = list(self.meta.parameters())
-            for p, gp in zip(theta, torch.autograd.grad(me, theta)):
+            for p, gp in zip(theta, torch.autograd.grad(me.sum(), theta)):
                 p.grad = gp
             self.opt_meta.step()
             # (4) real step with the new weights θ_new
@@ -302,20 +354,21 @@ class MetaGAIN(nn.Module):
                     for p, n in zip(w, names):
                         p.copy_(w_hat[n])
                 rc2, aux2 = self.terms(self.G(x_tilde, m, eps), x, m, y, hint)
-                grads = _grads(rc2 + (weights * aux2).sum(), w)
+                grads = _grads((rc2 + (weights * aux2).sum(dim=1)).sum(), w)
             else:                              # Meta-Weight-Net: from w, reusing the per-term gradients at w
                 with torch.no_grad():
-                    step = torch.cat([one, weights]) @ per_term
-                    grads = [s.view_as(p) for p, s in zip(w, step.split(sizes))]
+                    step = _combine(torch.cat([ones, weights], dim=1), per_term)
+                    grads = [s.reshape(p.shape) for p, s in zip(w, step.split(sizes, dim=1))]
         for p, g in zip(w, grads):
             p.grad = g
         self.opt_G.step()
-        return torch.stack([rc.detach(), *losses, d_loss.detach(), me.detach(), *weights.detach()])
+        return torch.cat([torch.stack([rc.detach(), *losses.T, d_loss.detach(), me.detach()], dim=1),
+                          weights.detach()], dim=1)
 
     # ------------------------------------------------------------------ imputation
     @torch.no_grad()
     def impute(self, x, m, generator=None, draws: int = 1):
-        """X̂ = M ⊙ X + (1 − M) ⊙ X̄.
+        """X̂ = M ⊙ X + (1 − M) ⊙ X̄ for (K, rows, d) inputs.
 
         With ``generator``, X̄ is the mean of ``draws`` decoded draws of (Z, S) (one draw: a multiple
         imputation); without it, the point decoding Z = μ, S = E[S] (module docstring: biased).
@@ -327,12 +380,34 @@ class MetaGAIN(nn.Module):
                 raise ValueError(f"draws must be at least 1, got {draws}.")
             x_bar = torch.zeros_like(x)
             for _ in range(draws):
-                x_tilde = noise_fill(x, m, generator, self.cfg.noise_high)
-                eps = torch.randn(x.shape[0], self.cfg.latent, generator=generator, device=x.device) \
+                u = torch.rand(x.shape, generator=generator, device=x.device)
+                eps = torch.randn(*x.shape[:-1], self.cfg.latent, generator=generator, device=x.device) \
                     if self.cfg.use_kl else None
-                x_bar += self.G(x_tilde, m, eps, task=False)[2]
+                x_bar += self.G(noise_fill(x, m, u, self.cfg.noise_high), m, eps, task=False)[2]
             x_bar /= draws
         return m * x + (1 - m) * x_bar
+
+
+def cross_entropy(logits, y):
+    """(K,) mean cross-entropy of each model's (K, batch, C) logits and (K, batch) labels.
+
+    ``F.cross_entropy`` over the stacked rows would compute its exp (backward too) with SIMD code
+    whose last-bit results depend on where a row falls in the tensor; this form uses
+    :func:`baselines._batched.aligned`, so a model's numbers do not depend on K.
+    """
+    shifted = logits - logits.detach().amax(dim=-1, keepdim=True)
+    log_norm = aligned(torch.log, aligned(torch.exp, shifted).sum(dim=-1))          # (K, batch)
+    picked = torch.gather(shifted, -1, y[..., None])[..., 0]                       # (K, batch)
+    return (log_norm - picked).mean(dim=1)
+
+
+def _combine(coefficients, per_term):
+    """Σ_t c[k, t] · g[t, k, :]: (K, 4) × (4, K, P) → (K, P).
+
+    Written element-wise (not as a matrix product) so that each model's sums run in the same
+    order whatever K is: a model's numbers do not depend on its group, to the last bit.
+    """
+    return (coefficients.T[:, :, None] * per_term).sum(dim=0)
 
 
 def _grads(loss, params, batched: bool = False, create_graph: bool = False):

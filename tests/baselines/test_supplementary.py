@@ -120,26 +120,28 @@ def test_remasker_step_budget_caps_epochs_and_keeps_the_warmup_share():
 
 def test_remask_shows_only_observed_entries():
     generator = torch.Generator().manual_seed(0)
-    observed = torch.rand(500, 9, generator=generator) > 0.4
-    visible = remasker.remask(observed, n_visible=4, generator=generator)
+    observed = torch.rand(2, 500, 9, generator=generator) > 0.4  # two models' batches
+    visible = remasker.remask(observed, n_visible=4, noise=torch.rand(2, 500, 9, generator=generator))
     assert not (visible & ~observed).any(), "a missing entry was shown to the encoder"
-    expected = torch.clamp(observed.sum(dim=1), max=4)
-    assert torch.equal(visible.sum(dim=1), expected)
+    expected = torch.clamp(observed.sum(dim=-1), max=4)
+    assert torch.equal(visible.sum(dim=-1), expected)
 
 
 def test_remasker_batch_equals_row_by_row():
     # Rows with different numbers of visible entries share a batch through padded slots; each
     # row's prediction must be what it gets alone (the reference imputes row by row).
-    torch.manual_seed(0)
-    model = remasker.MaskedTabularAutoencoder(7, 16, 2, 1, 4, 4.0).eval()
-    values = torch.rand(12, 7)
-    visible = torch.rand(12, 7) > 0.5
-    visible[0] = True
-    visible[1] = False
+    generator = torch.Generator().manual_seed(0)
+    model = remasker.MaskedTabularAutoencoder(7, 16, 2, 1, 4, 4.0, [generator]).eval()  # K = 1
+    values = torch.rand(1, 12, 7, generator=generator)
+    visible = torch.rand(1, 12, 7, generator=generator) > 0.5
+    visible[0, 0] = True
+    visible[0, 1] = False
     with torch.no_grad():
         batched = model(values, visible)
-        alone = torch.cat([model(values[i:i + 1], visible[i:i + 1]) for i in range(12)])
+        alone = torch.cat([model(values[:, i:i + 1], visible[:, i:i + 1]) for i in range(12)], dim=1)
+        padded = model(values, visible, n_slots=7)  # spare encoder slots change nothing
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(padded, batched, atol=1e-5, rtol=1e-5)
 
 
 # ============================================================================ HyperImpute

@@ -1,0 +1,1 @@
+"""The grouped sweeper (``hydra/sweeper=grouped``): see :mod:`.grouped_sweeper`."""
