@@ -113,6 +113,9 @@ class BaseImputer(TransformerMixin, BaseEstimator):
                 results = [_try(imputers[members[0]]._fit, *(a[0] for a in args))]
             for i, error in zip(members, results):
                 errors[i] = error
+        for imputer, error in zip(imputers, errors):
+            if error is not None and isinstance(imputer, BaseImputer):
+                imputer.__dict__.pop("schema_", None)  # not fitted: transform says so
         return errors
 
     def _group_key(self, X, y) -> tuple:

@@ -10,7 +10,7 @@ copy of any model.
 
 Randomness is per model: model k draws its initial weights, batches and noise from its own
 generators, seeded from its own seed, so its numbers do not depend on which models share its
-group (``tests/test_batched.py`` checks a group of K against each model alone). Random numbers
+group (``tests/baselines/test_batched.py`` checks a group of K against each model alone). Random numbers
 are drawn ``BLOCK`` steps at a time (one call per model and block instead of one per step), and
 mini-batches walk through a fresh permutation of the rows (an epoch) instead of drawing a
 permutation of all rows every step.

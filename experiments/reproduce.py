@@ -4,7 +4,8 @@
     python -m experiments.reproduce --profile paper --plan
     python -m experiments.reproduce --profile paper --launcher submitit_slurm -- hydra.launcher.partition=gpu
 
-For each sweep in ``conf/sweep/`` it builds one Hydra multirun command whose grid is the
+For each sweep in ``conf/sweep/`` (sweeps whose grids differ only in the mechanism, Tables 1–4,
+share one command: :func:`merge_runs`) it builds one Hydra multirun command whose grid is the
 sweep's, with the profile's datasets and seeds (and, for Figure 2, its ratios and datasets)
 and the sweep's imputers narrowed to the profile's ``imputers`` list when it has one. The
 command runs as a subprocess; cells already in the store are skipped by the runner, so an
@@ -244,6 +245,25 @@ def sweep_command(sweep: str, grid: dict[str, list[str]], profile_name: str, lau
 _MODELS: dict = {}
 
 
+def merge_runs(grids: dict[str, dict[str, list[str]]]) -> list[tuple[str, dict[str, list[str]]]]:
+    """The sweeps to launch, with consecutive sweeps whose grids differ only in ``mechanism`` merged.
+
+    Tables 1–3 share every axis but the mechanism, so they run as one Hydra command
+    (``table1+table2+table3``): the grouped sweeper then trains a batched imputer's cells of one
+    dataset, seeds × mechanisms, as one computation (15 fits at the paper profile's 5 seeds).
+    """
+    runs: list[tuple[str, dict[str, list[str]]]] = []
+    for sweep, grid in grids.items():
+        if runs:
+            name, last = runs[-1]
+            if all(last[axis] == grid[axis] for axis in AXES if axis != "mechanism"):
+                mechanisms = last["mechanism"] + [m for m in grid["mechanism"] if m not in last["mechanism"]]
+                runs[-1] = (f"{name}+{sweep}", {**last, "mechanism": mechanisms})
+                continue
+        runs.append((sweep, grid))
+    return runs
+
+
 def _store_model(results_dir: str | None):
     """The cost model over this machine's calibration (never measured here) and the store's rows."""
     from experiments import costs
@@ -373,7 +393,7 @@ def main(argv=None) -> int:
         parser.error(f"The sweeps use imputers with no conf/imputer/<name>.yaml: {unregistered}; "
                      "add their configs or leave them out of the profile's `imputers`.")
     failures, launched = [], set()
-    for sweep, grid in grids.items():
+    for sweep, grid in merge_runs(grids):
         cells = expand(grid)
         if cells.empty:
             print(f"[{sweep}] no cells at profile {args.profile} (no imputer of it is in the "
@@ -387,8 +407,8 @@ def main(argv=None) -> int:
                   "sweep", file=sys.stderr)
             continue
         launched |= keys
-        command = sweep_command(sweep, grid, args.profile, args.launcher, n_jobs, args.results_dir,
-                                extra)
+        command = sweep_command(sweep.split("+")[0], grid, args.profile, args.launcher, n_jobs,
+                                args.results_dir, extra)
         print(f"[{sweep}] {shlex.join(['python'] + command[1:])}", file=sys.stderr, flush=True)
         code = run_sweep(command, cells, load_rows, root, args.profile, sweep, args.poll)
         if code in (3, 4):  # usage error or environment fault: the next sweep would meet it too

@@ -194,9 +194,10 @@ class MetaGAINImputer(BaseImputer):
         errors = [None] * K
         seeds = [imp.seed_ for imp in imputers]
         hide = torch.tensor([imp.info_["meta_hide_ratio"] for imp in imputers])
-        init = torch.tensor([[cfg.init_beta, cfg.init_gamma, cfg.init_eta]] * K)
+        chosen = [(cfg.init_beta, cfg.init_gamma, cfg.init_eta)] * K   # Python floats, as configured
         if not first.use_meta and first.weight_grid is not None:
-            init = _search(first, cfg, data, seeds, hide, imputers, errors)
+            chosen = _search(first, cfg, data, seeds, hide, imputers, errors)
+        init = torch.tensor(chosen)
         model, stats, trace, trajectory = _train(first, cfg, data, cfg.iterations, seeds, init, hide,
                                                  errors, keep_trace=first.trace)
         model.drop_optimizers()
@@ -208,7 +209,7 @@ class MetaGAINImputer(BaseImputer):
             if cfg.use_meta:  # the weights of the last real step
                 imputer.info_.update(beta=last["beta"], gamma=last["gamma"], eta=last["eta"])
             else:             # fixed or grid-chosen weights as configured; 0 for components that are off
-                beta, gamma, eta = init[k].tolist()
+                beta, gamma, eta = chosen[k]
                 imputer.info_.update(beta=beta * cfg.use_kl, gamma=gamma * cfg.use_task, eta=eta)
             imputer.info_["weights_trajectory"] = {"iteration": trajectory["iteration"],
                                                    **{n: v[k] for n, v in trajectory.items() if n != "iteration"}}
@@ -353,9 +354,8 @@ def _search(params, cfg, data, seeds, hide, imputers, errors):
     loss = loss.view(K, P).cpu()
     loss = torch.where(torch.tensor([e is None for e in point_errors]).view(K, P), loss, float("inf"))
     best = loss.argmin(dim=1)  # the first minimum: the smallest weights among ties
-    chosen = grid[best]
     for k, imputer in enumerate(imputers):
         imputer.info_.update(grid_points=float(P), grid_meta_loss=float(loss[k, best[k]]))
         if not torch.isfinite(loss[k]).any():
             errors[k] = next(e for e in point_errors[k * P:(k + 1) * P] if e is not None)
-    return chosen
+    return [tuple(points[b][n] for n in ("init_beta", "init_gamma", "init_eta")) for b in best.tolist()]

@@ -322,10 +322,10 @@ class MetaGAIN(nn.Module):
             weights = self.weights(losses)
             grads = _grads((rc + (weights * aux).sum(dim=1)).sum(), w)
         else:
-            # per-term gradients, one batched backward: g_rc, g_kl, g_tr, g_ad of each model, (4, K, P)
-            batched = _grads(torch.stack([rc.sum(), *aux.sum(dim=0)]), w, batched=True)
-            per_term = torch.cat([g.reshape(4, K, -1) for g in batched], dim=2)
-            sizes, ones = [p[0].numel() for p in w], torch.ones(K, 1, device=x.device)
+            # per-term gradients, one batched backward: g_rc, g_kl, g_tr, g_ad of each model,
+            # a (4, K, *shape) tensor per parameter
+            per_term = _grads(torch.stack([rc.sum(), *aux.sum(dim=0)]), w, batched=True)
+            ones = torch.ones(K, 1, device=x.device)
             # meta rows padded to a multiple of 16 with m = 0 rows (never hidden, so L_me ignores them):
             # the BLAS calls then give each model the numbers it gets alone (baselines/_batched.py)
             x_me, m_me = pad_rows(x_me), pad_rows(m_me)
@@ -334,8 +334,7 @@ class MetaGAIN(nn.Module):
             if cfg.virtual_step == "linear":
                 # (2) ŵ = w − η₁ (g_rc + β g_kl + γ g_tr + η g_ad): differentiable in θ through (β, γ, η)
                 step = _combine(torch.cat([ones, self.weights(losses)], dim=1), per_term)
-                w_hat = {n: p.detach() - cfg.lr * s.reshape(p.shape)
-                         for n, p, s in zip(names, w, step.split(sizes, dim=1))}
+                w_hat = {n: p.detach() - cfg.lr * s for n, p, s in zip(names, w, step)}
             else:
                 # (2) the textbook path: ∇_w L_G with create_graph, so ∂ŵ/∂θ flows by double backward
                 g = _grads((rc + (self.weights(losses) * aux).sum(dim=1)).sum(), w, create_graph=True)
@@ -357,8 +356,7 @@ class MetaGAIN(nn.Module):
                 grads = _grads((rc2 + (weights * aux2).sum(dim=1)).sum(), w)
             else:                              # Meta-Weight-Net: from w, reusing the per-term gradients at w
                 with torch.no_grad():
-                    step = _combine(torch.cat([ones, weights], dim=1), per_term)
-                    grads = [s.reshape(p.shape) for p, s in zip(w, step.split(sizes, dim=1))]
+                    grads = _combine(torch.cat([ones, weights], dim=1), per_term)
         for p, g in zip(w, grads):
             p.grad = g
         self.opt_G.step()
@@ -402,12 +400,12 @@ def cross_entropy(logits, y):
 
 
 def _combine(coefficients, per_term):
-    """Σ_t c[k, t] · g[t, k, :]: (K, 4) × (4, K, P) → (K, P).
+    """Σ_t c[k, t] · g_t[k] per parameter: (K, 4) and (4, K, *shape) tensors → (K, *shape) tensors.
 
     Written element-wise (not as a matrix product) so that each model's sums run in the same
     order whatever K is: a model's numbers do not depend on its group, to the last bit.
     """
-    return (coefficients.T[:, :, None] * per_term).sum(dim=0)
+    return [(coefficients.T.reshape(4, -1, *[1] * (g.dim() - 2)) * g).sum(dim=0) for g in per_term]
 
 
 def _grads(loss, params, batched: bool = False, create_graph: bool = False):

@@ -12,8 +12,15 @@ time over ``metagain_id_tr`` (the same networks without the meta step); DESIGN a
 Meta-GAIN to stay within 3× of it. Since version 2 the meta-network variants take their real
 step from ŵ (Algorithm 1 line 19), a second generator pass per iteration the others do not have.
 
-Last, the time of one Meta-GAIN ``transform`` of the whole table: the mean of ``impute_draws``
+Then the time of one Meta-GAIN ``transform`` of the whole table: the mean of ``impute_draws``
 (50) decoded draws, against the point decoding Z = μ (``impute_draws=0``); best of 3.
+
+Batched training (issue 12): for each model with a model axis, the time per training step of
+K = 15 fits trained as one computation (``fit_group``, 15 seeds and 15 masks) over the time of one
+fit, each measured as (fit at a budget − fit at a smaller budget) so set-up does not count.
+Iteration-based models (GAIN, Meta-GAIN) use the 2 000-row table, epoch-based ones its first
+1 000 rows. Printed as ``batched <model> K=15 ratio=<time K / time one>`` lines for scripts.
+Last, the cost model's paper-profile estimate line (as ``make plan``).
 """
 from __future__ import annotations
 
@@ -30,13 +37,16 @@ NAMES = ["metagain", "metagain_none", "metagain_id", "metagain_mn", "metagain_tr
 
 
 def make_data(rows: int = 2000, features: int = 16, ratio: float = 0.2, seed: int = 0):
-    """(X with NaN holes in [0, 1], y in 0..4): a smooth low-rank table an imputer can learn."""
-    rng = np.random.default_rng(seed)
+    """(X with NaN holes in [0, 1], y in 0..4): a smooth low-rank table an imputer can learn.
+
+    The table is the same for every ``seed``; the holes are drawn from ``seed``.
+    """
+    rng = np.random.default_rng(0)
     factors = rng.normal(size=(rows, 3))
     signal = factors @ rng.normal(size=(3, features)) + 0.3 * rng.normal(size=(rows, features))
     X = 1 / (1 + np.exp(-signal))
     y = np.digitize(factors[:, 0] + 0.5 * factors[:, 1], [-1.0, -0.3, 0.3, 1.0])
-    X[rng.random(X.shape) < ratio] = np.nan
+    X[np.random.default_rng(seed).random(X.shape) < ratio] = np.nan
     return X, y
 
 
@@ -67,6 +77,36 @@ def bench(device: str, X, y, iterations: int, warmup: int) -> dict[str, float]:
             / (iterations - warmup) for name in NAMES}
 
 
+# model: (budget parameter, small budget, large budget, rows): one step of each kind several dozen times
+BATCHED = {"gain": ("iterations", 100, 1000, 2000), "metagain": ("iterations", 10, 60, 2000),
+           "midae": ("epochs", 1, 3, 1000), "vaei": ("epochs", 4, 20, 1000),
+           "hivae": ("epochs", 2, 8, 1000), "remasker": ("epochs", 1, 3, 1000)}
+GROUP = 15
+
+
+def group_seconds(name: str, k: int, budget: int, rows: int, device: str) -> float:
+    """Seconds of one ``fit_group`` of ``k`` fits (seeds 0..k−1, each its own mask) at ``budget``."""
+    key, _, _, _ = BATCHED[name]
+    data = [make_data(rows, 16, seed=seed) for seed in range(k)]
+    imputers = [build_imputer(name, profile="paper", random_state=seed, device=device, **{key: budget})
+                for seed in range(k)]
+    start = time.perf_counter()
+    errors = type(imputers[0]).fit_group(imputers, [X for X, _ in data], [y for _, y in data])
+    seconds = time.perf_counter() - start
+    if any(error is not None for error in errors):
+        raise next(error for error in errors if error is not None)
+    return seconds
+
+
+def batched_ratio(name: str, device: str) -> float:
+    """Time per step of K = ``GROUP`` fits in one computation over that of one fit."""
+    _, small, large, rows = BATCHED[name]
+    group_seconds(name, GROUP, small, rows, device)  # first-call costs (imports, kernels) outside the timing
+    per_step = [group_seconds(name, k, large, rows, device) - group_seconds(name, k, small, rows, device)
+                for k in (1, GROUP)]
+    return per_step[1] / per_step[0]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=300, help="iterations of the timed fit")
@@ -95,6 +135,9 @@ def main(argv=None) -> None:
         sampled, point = (transform_seconds(X, y, device, k) for k in (draws, 0))
         print(f"transform of {args.rows} × {args.features}: {1e3 * sampled:.1f} ms ({draws} draws), "
               f"{1e3 * point:.1f} ms (Z = μ)")
+    print()
+    for name in BATCHED:
+        print(f"batched {name} K={GROUP} ratio={batched_ratio(name, 'cpu'):.2f}", flush=True)
     from experiments.costs import paper_estimate_line  # the cost model of `make plan` (calibrates if needed)
 
     print("\n" + paper_estimate_line())

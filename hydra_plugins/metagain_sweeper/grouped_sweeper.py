@@ -9,7 +9,6 @@ back into the member cells and trains as one batched computation
 a job like any other. Other imputers keep one job per cell. ``hydra.sweeper.group=false`` turns
 grouping off.
 """
-from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Dict, List, Optional

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from baselines._gan import Discriminator
 from baselines.gain import GAINImputer
 from experiments.registry import build_imputer
 from tests.conftest import hide
@@ -27,13 +28,27 @@ def test_paper_profile_is_the_reference_setting():
         == (128, 0.9, 100, 10_000, 1e-3)
 
 
-def test_networks_are_three_layers_of_width_d(data):
+def test_networks_are_three_layers_of_width_d(data, monkeypatch):
+    """G and D: three layers of width d (the reference's h_dim = dim); the fitted G is one K = 1 model.
+
+    D is not kept after fit, so it is caught as GAIN builds it.
+    """
+    import baselines.gain as module
+
+    built = []
+
+    def spy(*args, **kwargs):
+        built.append(Discriminator(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(module, "Discriminator", spy)
     X, _ = data
     imputer = GAINImputer(iterations=2, random_state=0, device="cpu").fit(X)
     d = X.shape[1]
-    for net in (imputer.generator_, imputer.discriminator_):
-        shapes = [tuple(p.shape) for p in net.parameters() if p.dim() == 2]
-        assert shapes == [(d, 2 * d), (d, d), (d, d)]
+    assert len(built) == 1
+    for net in (imputer.generator_, built[0]):
+        shapes = [tuple(p.shape) for n, p in net.named_parameters() if n.endswith("weight")]
+        assert shapes == [(1, 2 * d, d), (1, d, d), (1, d, d)]   # (K, fan_in, fan_out)
 
 
 @pytest.mark.parametrize("arg, value", [("iterations", 60), ("alpha", 1.0), ("hint_rate", 0.5),
@@ -75,10 +90,13 @@ def test_training_learns_the_observed_entries(data):
         x = torch.as_tensor(np.nan_to_num(X), dtype=torch.float32)
         m = torch.as_tensor(observed, dtype=torch.float32)
         with torch.no_grad():
-            g = imputer.generator_(torch.cat([m * x + (1 - m) * 0.005, m], dim=1)).numpy()
+            g = imputer.generator_(torch.cat([m * x + (1 - m) * 0.005, m], dim=1)[None])[0].numpy()  # K = 1
         return np.mean((g - np.nan_to_num(X))[observed] ** 2)
 
-    assert observed_error(300) < 0.5 * observed_error(1)
+    # 600 iterations (was 300): with the model-axis random streams (per-model init, epoch batches,
+    # block-drawn noise; GAIN version 2) seed 0 reaches 0.51 of its initial error at 300 and 0.14 at
+    # 600 (seeds 0-4 at 600: 0.07-0.33; at 300 they spread 0.34-0.62, the old stream 0.33-0.46)
+    assert observed_error(600) < 0.5 * observed_error(1)
 
 
 @pytest.mark.gpu

@@ -1,9 +1,14 @@
-"""metagain/model.py: the networks, the meta network and one bi-level training iteration."""
+"""metagain/model.py: the networks, the meta network and one bi-level training iteration.
+
+Everything has a leading model axis K (``baselines/_batched.py``): most tests run K = 1 (the
+estimator's case), a few K = 2 to check that the models of one batch stay apart.
+"""
 from __future__ import annotations
 
 import pytest
 import torch
 
+from baselines._batched import Streams, generators
 from metagain.model import Generator, MetaGAIN, MetaGAINConfig, MetaNet, hide_observed
 
 
@@ -12,27 +17,47 @@ def small_config(**overrides) -> MetaGAINConfig:
     return MetaGAINConfig(**{**base, **overrides})
 
 
-def make_model(seed=0, **overrides) -> MetaGAIN:
-    torch.manual_seed(seed)
-    return MetaGAIN(small_config(**overrides)).configure_optimizers()
+def init_gens(seeds):
+    return [torch.Generator().manual_seed(s) for s in seeds]
 
 
-def make_batches(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(16, 5, generator=g)
-    m = (torch.rand(16, 5, generator=g) > 0.25).float()
-    y = torch.randint(0, 3, (16,), generator=g)
-    x_me = torch.rand(8, 5, generator=g)
-    m_me = (torch.rand(8, 5, generator=g) > 0.25).float()
-    return x, m, y, x_me, m_me
+def make_model(seed=0, K=1, init_weights=None, hide_ratios=None, **overrides) -> MetaGAIN:
+    """K models, model k initialised from seed ``seed + k``."""
+    return MetaGAIN(small_config(**overrides), init_gens([seed + k for k in range(K)]),
+                    init_weights, hide_ratios).configure_optimizers()
+
+
+def make_batches(seed=0, K=1):
+    """(x, m, y, x_me, m_me) of K models, each (K, rows, ·); model k's data from seed ``seed + k``."""
+    parts = []
+    for k in range(K):
+        g = torch.Generator().manual_seed(seed + k)
+        x = torch.rand(16, 5, generator=g)
+        m = (torch.rand(16, 5, generator=g) > 0.25).float()
+        y = torch.randint(0, 3, (16,), generator=g)
+        x_me = torch.rand(8, 5, generator=g)
+        m_me = (torch.rand(8, 5, generator=g) > 0.25).float()
+        parts.append((x, m, y, x_me, m_me))
+    return tuple(torch.stack(t) for t in zip(*parts))
+
+
+def streams(seed=0, K=1):
+    return Streams(generators([seed + 1 + k for k in range(K)], "cpu"))
 
 
 def step(model, seed=0):
-    return model.train_step(*make_batches(seed), torch.Generator().manual_seed(seed + 1))
+    K = model.hide_ratio.shape[0]
+    return model.train_step(*make_batches(seed, K), streams(seed, K))
 
 
 def snapshot(module):
     return [p.detach().clone() for p in module.parameters()]
+
+
+def test_train_step_returns_nine_stats_per_model():
+    stats = step(make_model(K=2))
+    assert stats.shape == (2, 9)
+    assert torch.isfinite(stats).all()
 
 
 def test_meta_step_moves_theta_with_nonzero_meta_gradient():
@@ -43,7 +68,7 @@ def test_meta_step_moves_theta_with_nonzero_meta_gradient():
     assert all(g is not None for g in grads)
     assert sum(g.abs().sum() for g in grads) > 0              # ∂L_me/∂θ ≠ 0: ŵ depends on θ
     assert any(not torch.equal(a, b) for a, b in zip(before, model.meta.parameters()))
-    assert torch.isfinite(stats[5])                            # L_me was computed
+    assert torch.isfinite(stats[0, 5])                         # L_me was computed
 
 
 def test_linear_virtual_step_equals_create_graph_version():
@@ -57,11 +82,19 @@ def test_linear_virtual_step_equals_create_graph_version():
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-7)
 
 
+def test_linear_virtual_step_equals_create_graph_version_for_two_models():
+    a, b = make_model(K=2, virtual_step="linear"), make_model(K=2, virtual_step="create_graph")
+    torch.testing.assert_close(step(a), step(b), equal_nan=True)
+    for pa, pb in zip(a.meta.parameters(), b.meta.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-8)
+
+
 @pytest.mark.parametrize("kind", ["mlp", "scalar"])
 def test_meta_net_starts_at_initial_weights(kind):
-    cfg = small_config(meta_net=kind, init_beta=0.1, init_gamma=0.2, init_eta=0.01)
-    weights = MetaNet(cfg)(torch.tensor([93.0, 3.2, 0.1]))
-    torch.testing.assert_close(weights, torch.tensor([0.1, 0.2, 0.01]))
+    cfg = small_config(meta_net=kind)
+    init = torch.tensor([[0.1, 0.2, 0.01], [1.0, 0.05, 0.3]])     # each model its own first weights
+    weights = MetaNet(cfg, init, init_gens([0, 1]))(torch.tensor([[93.0, 3.2, 0.1], [5.0, 0.7, 2.0]]))
+    torch.testing.assert_close(weights, init)
 
 
 def test_without_meta_network_there_are_no_meta_parameters():
@@ -69,8 +102,16 @@ def test_without_meta_network_there_are_no_meta_parameters():
     assert model.meta is None and model.opt_meta is None
     assert not [n for n, _ in model.named_parameters() if n.startswith("meta")]
     stats = step(model)
-    assert torch.isnan(stats[5])                               # no meta loss
-    torch.testing.assert_close(stats[6:], torch.tensor([0.1, 0.1, 0.01]))
+    assert torch.isnan(stats[0, 5])                            # no meta loss
+    torch.testing.assert_close(stats[0, 6:], torch.tensor([0.1, 0.1, 0.01]))
+
+
+def test_without_meta_network_each_model_keeps_its_fixed_weights():
+    init = torch.tensor([[0.1, 0.1, 0.01], [1.0, 0.5, 0.3]])
+    stats = step(make_model(K=2, init_weights=init, use_meta=False))
+    torch.testing.assert_close(stats[:, 6:], init)
+    off = step(make_model(K=2, init_weights=init, use_meta=False, use_kl=False))
+    torch.testing.assert_close(off[:, 6:], init * torch.tensor([0.0, 1.0, 1.0]))  # β off without ID
 
 
 def test_virtual_and_meta_step_leave_real_weights_untouched():
@@ -128,29 +169,49 @@ def test_real_step_options_differ():
     assert any(not torch.equal(pa, pb) for pa, pb in zip(a.G.parameters(), b.G.parameters()))
 
 
+@pytest.mark.parametrize("overrides", [{}, {"use_meta": False}, {"real_step_from": "w"},
+                                       {"use_kl": False, "use_task": False, "n_classes": 0},
+                                       {"meta_net": "scalar", "meta_draws": 2}])
+def test_each_model_of_a_batch_equals_its_run_alone(overrides):
+    """K = 2 models (own init, data, random streams) train exactly as each does at K = 1."""
+    both = make_model(K=2, hide_ratios=torch.tensor([0.2, 0.4]), **overrides)
+    alone = [make_model(seed=k, hide_ratios=torch.tensor([0.2 + 0.2 * k]), **overrides) for k in range(2)]
+    data, stream = make_batches(K=2), streams(K=2)
+    stream_alone = [Streams(generators([1 + k], "cpu")) for k in range(2)]
+    for _ in range(3):
+        stats = both.train_step(*data, stream)
+        stream.advance()
+        for k, model in enumerate(alone):
+            one = model.train_step(*(t[k:k + 1] for t in data), stream_alone[k])
+            stream_alone[k].advance()
+            torch.testing.assert_close(stats[k:k + 1], one, rtol=1e-6, atol=1e-7, equal_nan=True)
+    for k, model in enumerate(alone):
+        for pb, pa in zip(both.G.parameters(), model.G.parameters()):
+            torch.testing.assert_close(pb[k:k + 1], pa, rtol=1e-6, atol=1e-7)
+    assert not torch.equal(stats[0], stats[1])                 # the two models really differ
+
+
 def test_without_kl_the_encoder_is_deterministic():
-    torch.manual_seed(0)
-    gen = Generator(small_config(use_kl=False))
+    gen = Generator(small_config(use_kl=False), init_gens([0]))
     x, m = make_batches()[:2]
-    assert gen.encoder[-1].out_features == 6                   # μ only, no log σ²
-    mu, logvar, x_bar, _ = gen(x, m, eps=torch.randn(16, 6))
+    assert gen.encoder[-1].fan_out == 6                        # μ only, no log σ²
+    mu, logvar, x_bar, _ = gen(x, m, eps=torch.randn(1, 16, 6))
     assert logvar is None
     torch.testing.assert_close(x_bar, gen(x, m)[2])            # noise has no effect
 
 
 def test_with_kl_the_encoder_samples():
-    torch.manual_seed(0)
-    gen = Generator(small_config(use_kl=True))
+    gen = Generator(small_config(use_kl=True), init_gens([0]))
     x, m = make_batches()[:2]
-    assert gen.encoder[-1].out_features == 12                  # μ and log σ²
-    assert not torch.allclose(gen(x, m, eps=torch.randn(16, 6))[2], gen(x, m)[2])
+    assert gen.encoder[-1].fan_out == 12                       # μ and log σ²
+    assert not torch.allclose(gen(x, m, eps=torch.randn(1, 16, 6))[2], gen(x, m)[2])
 
 
 def test_without_task_there_is_no_task_head_and_no_task_loss():
     model = make_model(use_task=False, n_classes=0)
     assert model.G.task_head is None
     stats = step(model)
-    assert stats[2] == 0 and stats[7] == 0                     # L_tr and γ
+    assert stats[0, 2] == 0 and stats[0, 7] == 0               # L_tr and γ
 
 
 def test_use_task_needs_classes():
@@ -159,22 +220,56 @@ def test_use_task_needs_classes():
 
 
 def test_hide_observed_hides_only_observed_entries():
-    m = (torch.rand(40, 6, generator=torch.Generator().manual_seed(0)) > 0.3).float()
-    hide = hide_observed(m, 0.2, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(0)
+    m = (torch.rand(2, 40, 6, generator=g) > 0.3).float()
+    u = torch.rand(2, 40, 6, generator=g)
+    hide = hide_observed(m, torch.tensor([0.2, 0.5]).view(2, 1, 1), u)
     assert torch.all(hide <= m)
-    assert 0.1 < hide.sum() / m.sum() < 0.3
-    one = torch.zeros(1, 6)
-    one[0, 3] = 1
-    assert hide_observed(one, 1e-6, torch.Generator()).sum() == 1   # at least one entry to score
+    rates = hide.sum(dim=(1, 2)) / m.sum(dim=(1, 2))          # each model its own ratio
+    assert 0.1 < rates[0] < 0.3 and 0.4 < rates[1] < 0.6
+    torch.testing.assert_close(hide[1], (u[1] < 0.5).float() * m[1])
+    one = torch.zeros(1, 1, 6)
+    one[0, 0, 3] = 1
+    ratio = torch.full((1, 1, 1), 1e-6)
+    assert hide_observed(one, ratio, torch.rand(1, 1, 6)).sum() == 1   # at least one entry to score
+    assert torch.equal(hide_observed(one, ratio, torch.rand(1, 1, 6)), one)
+
+
+def test_hide_observed_fallback_is_per_model():
+    """The at-least-one fallback picks the observed entry with the smallest draw, only where needed."""
+    m = torch.ones(2, 4, 3)
+    m[0, 0, 0] = 0                                             # the smallest draw of model 0 is missing
+    u = torch.linspace(0.05, 0.95, 12).repeat(2, 1).view(2, 4, 3)
+    hide = hide_observed(m, torch.tensor([1e-6, 0.3]).view(2, 1, 1), u)
+    expected0 = torch.zeros(4, 3)
+    expected0[0, 1] = 1                                        # the smallest draw among observed entries
+    assert torch.equal(hide[0], expected0)
+    assert torch.equal(hide[1], (u[1] < 0.3).float())          # model 1 hides its own share, untouched
+    assert torch.equal(hide_observed(torch.zeros(1, 4, 3), torch.full((1, 1, 1), 0.3), u[:1]),
+                       torch.zeros(1, 4, 3))                   # nothing observed: nothing hidden
+
+
+def meta_inputs(K=1, ratio=0.3, seed=0):
+    x, m = make_batches(K=K)[3:5]
+    u = torch.rand(m.shape, generator=torch.Generator().manual_seed(seed))
+    return x, m, hide_observed(m, torch.full((K, 1, 1), ratio), u)
+
+
+def draws_for(model, K, rows, draws, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(K, draws * rows, model.cfg.n_features, generator=g)
+    eps = torch.randn(K, draws * rows, model.cfg.latent, generator=g)
+    return u, eps
 
 
 def test_meta_loss_ignores_really_missing_entries():
     model = make_model()
-    x, m = make_batches()[3:5]
-    hide = hide_observed(m, 0.3, torch.Generator().manual_seed(0))
+    x, m, hide = meta_inputs()
     params = dict(model.G.named_parameters())
     poisoned = torch.where(m == 0, torch.full_like(x, 1e6), x)     # true values of missing entries
-    assert model.meta_mse(params, x, m, hide) == model.meta_mse(params, poisoned, m, hide)
+    a = model.meta_mse(params, x, m, hide)
+    assert a.shape == (1,)
+    assert torch.equal(a, model.meta_mse(params, poisoned, m, hide))
 
 
 def test_bad_options_are_clear_errors():
@@ -186,28 +281,44 @@ def test_bad_options_are_clear_errors():
 
 @pytest.mark.parametrize("draws", [0, 1, 3])
 def test_meta_loss_ignores_really_missing_entries_with_draws(draws):
-    model = make_model()
-    x, m = make_batches()[3:5]
-    hide = hide_observed(m, 0.3, torch.Generator().manual_seed(0))
+    model = make_model(K=2)
+    x, m, hide = meta_inputs(K=2)
     params = dict(model.G.named_parameters())
     poisoned = torch.where(m == 0, torch.full_like(x, 1e6), x)
-    a = model.meta_mse(params, x, m, hide, torch.Generator().manual_seed(1), draws)
-    b = model.meta_mse(params, poisoned, m, hide, torch.Generator().manual_seed(1), draws)
-    assert a == b
+    u, eps = draws_for(model, 2, x.shape[1], draws) if draws else (None, None)
+    a = model.meta_mse(params, x, m, hide, u, eps, draws)
+    b = model.meta_mse(params, poisoned, m, hide, u, eps, draws)
+    assert a.shape == (2,) and torch.equal(a, b)
+
+
+def test_meta_loss_is_per_model():
+    """Model 1's meta loss does not move when model 0's hidden values change."""
+    model = make_model(K=2)
+    x, m, hide = meta_inputs(K=2)
+    params = dict(model.G.named_parameters())
+    u, eps = draws_for(model, 2, x.shape[1], 1)
+    a = model.meta_mse(params, x, m, hide, u, eps, 1)
+    x2 = x.clone()
+    x2[0] = x2[0] + 0.5 * hide[0]
+    b = model.meta_mse(params, x2, m, hide, u, eps, 1)
+    assert a[1] == b[1] and a[0] != b[0]
 
 
 def test_meta_loss_of_one_draw_is_the_loss_of_that_draw():
     """L_me with draws scores what impute returns with the same draws (the imputed estimator)."""
     model = make_model()
-    x, m = make_batches()[3:5]
-    hide = hide_observed(m, 0.3, torch.Generator().manual_seed(0))
+    x, m, hide = meta_inputs()
     params = dict(model.G.named_parameters())
+    m_in = m * (1 - hide)
     for draws in (1, 4):
-        me = model.meta_mse(params, x, m, hide, torch.Generator().manual_seed(2), draws)
-        m_in = m * (1 - hide)
-        x_imp = model.impute(x.repeat(draws, 1), m_in.repeat(draws, 1), torch.Generator().manual_seed(2), 1)
-        x_bar = x_imp.view(draws, *x.shape).mean(dim=0)
-        torch.testing.assert_close(me, ((hide * (x_bar - x)) ** 2).sum() / hide.sum())
+        rows = draws * x.shape[1]
+        g = torch.Generator().manual_seed(2)                    # impute draws u, then eps, per draw
+        u = torch.rand(1, rows, model.cfg.n_features, generator=g)
+        eps = torch.randn(1, rows, model.cfg.latent, generator=g)
+        me = model.meta_mse(params, x, m, hide, u, eps, draws)
+        x_imp = model.impute(x.repeat(1, draws, 1), m_in.repeat(1, draws, 1), torch.Generator().manual_seed(2), 1)
+        x_bar = x_imp.view(draws, *x.shape[1:]).mean(dim=0)
+        torch.testing.assert_close(me[0], ((hide[0] * (x_bar - x[0])) ** 2).sum() / hide[0].sum())
 
 
 def test_meta_loss_with_draws_is_differentiable_in_theta():
