@@ -37,6 +37,13 @@ every cell         run_cell of the mean imputer; loading and   fixed + load + ac
                    the XGBoost accuracy on each real dataset   cell of a mask also 3 accuracies (shared)
 =================  ==========================================  ===========================================
 
+Batched families (GAIN, Meta-GAIN, MIDAE, VAEI, HIVAE, ReMasker) also get ``group_ratio``: the CPU
+time per training unit of 15 fits trained as one group (``fit_group``) over that of one fit. A
+cell that trains in a group of K (the grouped sweeper: seeds × mechanisms for Tables 1–3, seeds ×
+ratios for Figure 2, seeds for Table 5) is charged its share, t(K) / (K · t(1)) with t(K) = a + b·K
+fitted to that ratio (:func:`group_factor`); ``make plan`` and the estimate line group cells as
+``reproduce`` launches them.
+
 Tree costs depend on the data's values (few distinct values make cheap trees: 6× on connect
 against uniform noise, and XGBI's later rounds see continuous imputations, 1.5× a mean-filled
 round on letter), so MissFI, XGBI and the XGBoost accuracy are probed on each dataset of the
@@ -267,7 +274,7 @@ def _fit(imputer, X, y, schema):
 def _build(name: str, **overrides):
     from experiments.registry import build_imputer
 
-    return build_imputer(name, "paper", random_state=0, device="cpu", verbose=False, **overrides)
+    return build_imputer(name, "paper", **{"random_state": 0, "device": "cpu", "verbose": False, **overrides})
 
 
 # ---------------------------------------------------------------------------- calibration per family
@@ -322,12 +329,46 @@ def _calibrate_stepwise(name: str, family: str, params: dict) -> dict:
                        "per_row": _per_row(fitted, X_eval, draws)})
         fixed.append(f)
     features = _unit_features(family)
-    entry = {"fixed": float(np.median(fixed)), "points": points,
+    group = _group_ratio(name, synthetic(*shapes[0]), knob, budgets, extra)
+    entry = {"fixed": float(np.median(fixed)), "points": points, "group_ratio": group,
              "per_unit": _nnls([features(p["d_num"], p["d_cat"]) for p in points], [p["per_unit"] for p in points]),
              "per_row": _nnls([features(p["d_num"], p["d_cat"]) for p in points], [p["per_row"] for p in points])}
     if family == "remasker":
         entry["arch_factor"] = _remasker_arch_factors(name, entry)
     return entry
+
+
+GROUP = 15  # fits per batched group at which the ratio is measured (Tables 1–3 of the paper profile)
+
+
+def _group_ratio(name: str, data, knob: str, budgets, extra) -> float:
+    """CPU time per training unit of ``GROUP`` fits trained as one batched group over that of one fit."""
+    X, y, schema = data
+    rng = np.random.default_rng(7)
+
+    def run(k, budget):
+        imputers = [_build(name, **{knob: budget}, **(extra or {}), random_state=seed) for seed in range(k)]
+        holes = [np.where(rng.random(X.shape) < 0.05, np.nan, X) for _ in range(k)]  # each fit its own mask
+        holes = [np.where(np.isnan(h).all(axis=0), X, h) for h in holes]
+        return _cpu(lambda: type(imputers[0]).fit_group(imputers, holes, [y] * k, [schema] * k))
+
+    run(GROUP, budgets[0])  # first-call costs outside the timing
+    per = [run(k, budgets[1]) - run(k, budgets[0]) for k in (1, GROUP)]
+    return float(per[1] / per[0]) if per[0] > 0 and per[1] > 0 else float(GROUP)
+
+
+def group_factor(entry: dict | None, size: int) -> float:
+    """A cell's share of its group's training time, relative to training alone.
+
+    Time of K fits as one group is modelled as a + b·K (a fixed cost per step shared by the group,
+    b per model), fitted to the calibrated ratio at K = ``GROUP``; the share is t(K) / (K · t(1)).
+    Without a calibrated ratio (an old cache) it is 1.
+    """
+    ratio = (entry or {}).get("group_ratio")
+    if ratio is None or size <= 1:
+        return 1.0
+    slope = (float(ratio) - 1.0) / (GROUP - 1)
+    return min(1.0, (1.0 + slope * (size - 1)) / size)
 
 
 def _unit_features(family: str):
@@ -850,8 +891,12 @@ class CostModel:
         return 3 * self.accuracy_seconds(dataset, profile)
 
     def imputer_seconds(self, imputer: str, dataset: str, profile: str, ratio: float = 0.2,
-                        params: dict | None = None) -> float | None:
-        """The imputer's fit + transforms + draws from the model alone; None when not modelled."""
+                        params: dict | None = None, group: int = 1) -> float | None:
+        """The imputer's fit + transforms + draws from the model alone; None when not modelled.
+
+        ``group``: the number of cells trained with it as one batched group (its share of the
+        group's time, :func:`group_factor`; transforms are counted at the same share).
+        """
         params = params if params is not None else self.params(imputer, profile)
         if params is None:
             return None
@@ -865,20 +910,26 @@ class CostModel:
             return None
         seconds = _FORMULAS[family](entry, params, self.shape(dataset, profile), dataset, float(ratio), self,
                                     imputer, profile)
-        return None if seconds is None or not np.isfinite(seconds) else float(seconds)
+        if seconds is None or not np.isfinite(seconds):
+            return None
+        return float(seconds) * group_factor(entry, group)
 
     def model_seconds(self, imputer: str, dataset: str, profile: str, ratio: float = 0.2,
-                      params: dict | None = None) -> float | None:
-        body = self.imputer_seconds(imputer, dataset, profile, ratio, params)
+                      params: dict | None = None, group: int = 1) -> float | None:
+        body = self.imputer_seconds(imputer, dataset, profile, ratio, params, group)
         return None if body is None else body + self.overhead_seconds(dataset, profile)
 
     def cell_seconds(self, imputer: str, dataset: str, profile: str,
-                     ratio: float = 0.2) -> tuple[float | None, str]:
-        """(seconds, "store" or "model"): the store's mean for this kind of cell, else the model."""
-        memo = ("cell", imputer, dataset, profile, round(float(ratio), 6))
+                     ratio: float = 0.2, group: int = 1) -> tuple[float | None, str]:
+        """(seconds, "store" or "model"): the store's mean for this kind of cell, else the model.
+
+        ``group``: cells trained together with it (batched imputers); the store's rows already
+        hold each cell's share of its group's time.
+        """
+        memo = ("cell", imputer, dataset, profile, round(float(ratio), 6), int(group))
         if memo in self._memo:
             return self._memo[memo]
-        model = self.model_seconds(imputer, dataset, profile, ratio)
+        model = self.model_seconds(imputer, dataset, profile, ratio, group=group)
         out = (model, "model")
         timed = self._timed.get((imputer, dataset, profile))
         if timed is not None:
@@ -886,7 +937,7 @@ class CostModel:
             current = self.params(imputer, profile) or {}
             budget = {k: _json(v) for k, v in row_params.items() if k in BUDGET_KEYS and k in current}
             if model is not None and any(not _same(current[k], v) for k, v in budget.items()):
-                then = self.model_seconds(imputer, dataset, profile, ratio, {**current, **budget})
+                then = self.model_seconds(imputer, dataset, profile, ratio, {**current, **budget}, group)
                 seconds = seconds * model / then if then else seconds
             out = (float(seconds), "store")
         self._memo[memo] = out
@@ -1120,18 +1171,20 @@ def paper_estimate(rows=None, model: CostModel | None = None, workers: int = 2) 
     extras = [str(n) for n in profile.get("extra_imputers") or []]
     model = model or CostModel(default_model().costs, rows, default_model().source)
     seen, cpu, wall = set(), 0.0, 0.0
-    for sweep in reproduce.SWEEPS:
-        cells = reproduce.expand(reproduce.sweep_grid(sweep, profile, extras))
+    grids = {sweep: reproduce.sweep_grid(sweep, profile, extras) for sweep in reproduce.SWEEPS}
+    for run, grid in reproduce.merge_runs(grids):  # as reproduce launches them, groups and all
+        cells = reproduce.expand(grid)
+        cells["group"] = reproduce.group_sizes(cells)
         times = []
         for cell in cells.itertuples(index=False):
             key = (cell.dataset, cell.mechanism, cell.ratio, cell.imputer, cell.seed)
             if key in seen:
                 continue
             seen.add(key)
-            seconds, _ = model.cell_seconds(cell.imputer, cell.dataset, "paper", cell.ratio)
+            seconds, _ = model.cell_seconds(cell.imputer, cell.dataset, "paper", cell.ratio, cell.group)
             times.append(seconds or 0.0)
         cpu += sum(times)
-        if sweep in TABLE_FIGURE_SWEEPS:
+        if any(sweep in TABLE_FIGURE_SWEEPS for sweep in run.split("+")):
             wall += schedule(times, workers)
     return cpu / 3600, wall / 3600
 

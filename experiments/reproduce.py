@@ -123,8 +123,13 @@ def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS, ex
     workers = costs.launcher_workers(launcher, n_jobs, extra)
     records, every = [], []
     seen, wall_all = set(), 0.0
+    launches = {part: expand(grid) for name, grid in merge_runs(
+        {sweep: sweep_grid(sweep, profile, extras) for sweep in sweeps}) for part in name.split("+")}
     for sweep in sweeps:
         cells = expand(sweep_grid(sweep, profile, extras))
+        launch = launches[sweep]  # the cells launched with it: batched groups span merged sweeps
+        sizes = group_sizes(launch).groupby([launch["imputer"], launch["dataset"]]).first()
+        cells["group"] = [int(sizes.get((i, d), 1)) for i, d in zip(cells["imputer"], cells["dataset"])]
         cells["status"] = cell_status(cells, rows, profile_name).to_numpy()
         cells["seconds"], cells["source"] = _cell_costs(cells, model, profile_name)
         every.append(cells)
@@ -145,10 +150,21 @@ def plan(rows: pd.DataFrame, profile_name: str, profile: dict, sweeps=SWEEPS, ex
         "wall_seconds", "longest_seconds", "from_store", "new_to_run"])
 
 
+def group_sizes(cells: pd.DataFrame) -> pd.Series:
+    """Per cell, how many cells of one launch train with it as one batched group: its (imputer,
+    dataset) cells when the imputer is batched (the grouped sweeper), else 1."""
+    from hydra_plugins.metagain_sweeper.grouped_sweeper import _batchable
+
+    counts = cells.groupby(["imputer", "dataset"])["seed"].transform("size")
+    batched = cells["imputer"].map({name: _batchable(name) for name in cells["imputer"].unique()})
+    return counts.where(batched.astype(bool), 1).astype(int)
+
+
 def _cell_costs(cells: pd.DataFrame, model, profile_name: str) -> tuple[list, list]:
     seconds, sources = [], []
-    for imputer, dataset, ratio in zip(cells["imputer"], cells["dataset"], cells["ratio"]):
-        value, source = model.cell_seconds(imputer, dataset, profile_name, ratio)
+    groups = cells["group"] if "group" in cells else pd.Series(1, index=cells.index)
+    for imputer, dataset, ratio, group in zip(cells["imputer"], cells["dataset"], cells["ratio"], groups):
+        value, source = model.cell_seconds(imputer, dataset, profile_name, ratio, int(group))
         seconds.append(float("nan") if value is None else value)
         sources.append(source if value is not None else "unknown")
     return seconds, sources

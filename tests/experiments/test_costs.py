@@ -197,3 +197,29 @@ def test_paper_estimate_line_and_finite_plan_on_an_empty_store(tmp_path, monkeyp
     text = reproduce.format_plan(table, 2)
     assert "unknown" not in text and "no cost model" not in text
     assert "supplement" in text and "better on a GPU or a cluster" in text.split("supplement", 1)[1].splitlines()[0]
+
+
+def test_a_batched_group_costs_each_cell_its_share_of_the_group():
+    # t(K) = a + b·K fitted to t(15)/t(1) = 3: a cell of a group of 15 costs 3/15 of a cell alone,
+    # one of 5 costs (1 + 2/14 · 4)/5, a group of one costs what it costs alone
+    entry = {**GAIN, "fixed": 0.0, "group_ratio": 3.0}
+    model = Shapes(unit_costs(gain=entry), {"x": Shape(1000, 250, 10)})
+    alone = model.imputer_seconds("gain", "x", "paper")
+    assert model.imputer_seconds("gain", "x", "paper", group=15) == pytest.approx(alone * 3 / 15)
+    assert model.imputer_seconds("gain", "x", "paper", group=5) == pytest.approx(alone * (1 + 2 / 14 * 4) / 5)
+    assert model.imputer_seconds("gain", "x", "paper", group=1) == pytest.approx(alone)
+    assert costs.group_factor({"group_ratio": 30.0}, 15) == 1.0  # never dearer than alone
+    assert costs.group_factor({}, 15) == 1.0                      # an old calibration: no batching assumed
+
+
+def test_the_plan_groups_tables_one_to_three_and_figure_two_as_reproduce_launches_them():
+    profile = report.load_profile("paper")
+    grids = {sweep: reproduce.sweep_grid(sweep, profile) for sweep in ("table1", "table2", "figure2", "table5")}
+    sizes = {}
+    for name, grid in reproduce.merge_runs(grids):
+        cells = reproduce.expand(grid)
+        cells["group"] = reproduce.group_sizes(cells)
+        sizes[name] = cells.groupby("imputer")["group"].max().to_dict()
+    assert sizes["table1+table2"]["metagain"] == 10 and sizes["table1+table2"]["mean"] == 1  # 5 seeds × 2
+    assert sizes["figure2"]["gain"] == 40 and sizes["figure2"]["missfi"] == 1                # 5 seeds × 8 ratios
+    assert sizes["table5"]["metagain_id_tr"] == 5
