@@ -49,7 +49,7 @@ costs:  ## measure this machine's unit costs for `make plan` (1-2 min; results/c
 reproduce:  ## run every sweep of PROFILE (resuming), then tables, figures and REPORT.md
 	$(PY) -m experiments.reproduce --profile $(PROFILE) --launcher $(LAUNCHER)
 
-bench:  ## print the Meta-GAIN step benchmark
+bench:  ## print the step benchmarks: Meta-GAIN variants, batched K=15 vs one fit per model, the paper estimate
 	$(PY) -m scripts.bench_step
 
 clean:  ## remove caches (keeps the run store)

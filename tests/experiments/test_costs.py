@@ -175,6 +175,10 @@ def test_slurm_resources_cover_the_largest_estimate():
     assert resources["timeout_min"] > 240  # the old fixed limit, shorter than a ReMasker connect cell
     heaviest = max(model.memory_mb(i, d, "paper") for i in grid["imputer"] for d in grid["dataset"])
     assert resources["mem_gb"] * 1024 >= heaviest
+    # an array task is a whole batched group (15 ReMasker cells of one dataset): its time is covered
+    group = len(grid["seed"]) * len(grid["mechanism"])
+    job = max(group * (model.cell_seconds("remasker", d, "paper", 0.2, group)[0] or 0.0) for d in grid["dataset"])
+    assert job > largest and resources["timeout_min"] * 60 >= job * costs.TIME_MARGIN
     # a user's own limit wins; joblib gets none
     mine = reproduce.sweep_command("supplement", grid, "paper", "slurm", 2, extra=["hydra.launcher.timeout_min=5"],
                                    resources=resources)
