@@ -102,8 +102,8 @@ class BaseImputer(TransformerMixin, BaseEstimator):
             except Exception as error:  # noqa: BLE001 - reported per fit
                 errors[i] = error
         groups: dict = {}
-        for i, (X, y, _) in checked.items():
-            key = imputers[i]._group_key(X, y) if hasattr(cls, "_fit_batched") else i
+        for i, (X, y, schema) in checked.items():
+            key = imputers[i]._group_key(X, y, schema) if hasattr(cls, "_fit_batched") else i
             groups.setdefault(key, []).append(i)
         for members in groups.values():
             args = [[checked[i][j] for i in members] for j in range(3)]
@@ -118,8 +118,11 @@ class BaseImputer(TransformerMixin, BaseEstimator):
                 imputer.__dict__.pop("schema_", None)  # not fitted: transform says so
         return errors
 
-    def _group_key(self, X, y) -> tuple:
-        """Fits with equal keys can train as one batched model: the parameters but the seed, and X's shape."""
+    def _group_key(self, X, y, schema: Schema | None = None) -> tuple:
+        """Fits with equal keys can train as one batched model: the parameters but the seed, and X's shape.
+
+        Called before ``fit`` (by ``fit_group`` and the runner), so it reads only its arguments.
+        """
         params = {k: v for k, v in self.get_params().items() if k not in ("random_state", "verbose")}
         return (repr(sorted(params.items())), X.shape, None if y is None else len(np.unique(y)))
 

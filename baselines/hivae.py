@@ -492,17 +492,17 @@ class HIVAEImputer(BaseImputer):
                 out.append("pos" if positive else "real")
         return tuple(out)
 
-    def _group_key(self, X, y) -> tuple:
+    def _group_key(self, X, y, schema: Schema | None = None) -> tuple:
         """Batched fits must also share the column layout: schema kinds, category counts, likelihoods.
 
         HIVAE ignores ``y``, so labels do not split a group.
         """
-        schema = self.schema_  # set by _check_fit
+        schema = Schema.all_numeric(X.shape[1]) if schema is None else schema
         try:
             likelihoods = self._likelihoods(X, schema)
         except ValueError:  # refused data: a group of its own, where _fit_batched reports the error
             likelihoods = ("refused", id(self))
-        return (*super()._group_key(X, None), schema.kinds, schema.n_categories, likelihoods)
+        return (*super()._group_key(X, None, schema), schema.kinds, schema.n_categories, likelihoods)
 
     def _fit(self, X: np.ndarray, y, schema: Schema) -> None:
         raise_first(type(self)._fit_batched([self], [X], [y], [schema]))

@@ -470,7 +470,7 @@ class ReMaskerImputer(BaseImputer):
         return epochs, warmup
 
     # ------------------------------------------------------------------ fit
-    def _group_key(self, X, y) -> tuple:
+    def _group_key(self, X, y, schema=None) -> tuple:
         # ReMasker reads neither labels nor schema: fits agree when parameters (but the seed) and X's shape do.
         params = {k: v for k, v in self.get_params().items() if k not in ("random_state", "verbose")}
         return (repr(sorted(params.items())), X.shape)

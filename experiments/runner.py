@@ -312,7 +312,7 @@ def _fit_groups(cells: list[dict]) -> list[list[dict]]:
         key = ("alone", n)
         if hasattr(type(imputer), "_fit_batched"):
             X, y = _fit_data(cell)
-            key = (type(imputer), imputer._group_key(X, y))
+            key = (type(imputer), imputer._group_key(X, y, cell["prepared"]["dataset"].schema))
         groups.setdefault(key, []).append(cell)
     return list(groups.values())
 

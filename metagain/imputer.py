@@ -166,10 +166,10 @@ class MetaGAINImputer(BaseImputer):
     def _fit(self, X, y, schema):
         raise_first(type(self)._fit_batched([self], [X], [y], [schema]))
 
-    def _group_key(self, X, y) -> tuple:
+    def _group_key(self, X, y, schema=None) -> tuple:
         # the meta set is ceil(10%) of each class: equal class counts give equal meta-set sizes
         counts = None if y is None else tuple(np.unique(np.asarray(y), return_counts=True)[1])
-        return (*super()._group_key(X, y), counts)
+        return (*super()._group_key(X, y, schema), counts)
 
     def _check_params(self):
         if self.use_meta and self.weight_grid is not None:

@@ -40,6 +40,14 @@ def test_a_group_gives_each_cell_its_alone_row(tmp_path):
     assert len({g["metric_armse_test"] for g in grouped}) == len(GROUP_CELLS)  # four different cells
 
 
+@pytest.mark.parametrize("imputer", ["midae", "vaei", "hivae", "remasker", "metagain", "metagain_none"])
+def test_every_batched_imputer_trains_as_a_group_in_the_runner(tmp_path, imputer):
+    # the runner asks for the group key before any fit: every class must answer it unfitted
+    rows = run_group(cells(tmp_path, imputer, GROUP_CELLS[:2]))
+    assert [r["status"] for r in rows] == ["ok", "ok"], [r.get("error") for r in rows]
+    assert [r["group_size"] for r in rows] == [2, 2]
+
+
 def test_classic_imputers_are_fitted_one_by_one_in_a_group(tmp_path):
     rows = run_group(cells(tmp_path, "mean"))
     assert all(r["status"] == "ok" and "group_size" not in r for r in rows)
