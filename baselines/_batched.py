@@ -209,8 +209,15 @@ class EpochSampler:
 
 
 def gather_rows(data: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Rows ``idx`` (K, B) of each model's data (K, n, d) → (K, B, d)."""
-    return torch.gather(data, 1, idx[..., None].expand(-1, -1, data.shape[-1]))
+    """Rows ``idx`` (K, B) of each model's data (K, n, ...) → (K, B, ...).
+
+    One ``index_select`` over the K·n stacked rows (several times faster on CPU than a ``gather``
+    along the row axis); a pure copy, so the values are the same.
+    """
+    K, n = data.shape[:2]
+    offsets = torch.arange(K, device=idx.device)[:, None] * n
+    flat = data.reshape(K * n, *data.shape[2:])
+    return flat.index_select(0, (idx + offsets).reshape(-1)).view(*idx.shape, *data.shape[2:])
 
 
 def batch_mean(t: torch.Tensor) -> torch.Tensor:

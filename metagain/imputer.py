@@ -298,7 +298,7 @@ def _train(params, cfg, data, iterations, seeds, init, hide, errors, keep_trace=
     rows, mark = [], 0
     for it in tqdm(range(iterations), desc="Meta-GAIN", disable=not params.verbose):
         idx, meta_idx = batches(), meta_batches()
-        stats = model.train_step(gather_rows(x, idx), gather_rows(m, idx), torch.gather(y, 1, idx),
+        stats = model.train_step(gather_rows(x, idx), gather_rows(m, idx), gather_rows(y, idx),
                                  gather_rows(x_me, meta_idx), gather_rows(m_me, meta_idx), streams)
         streams.advance()
         finite &= torch.isfinite(stats[:, :5].sum(dim=1))             # L_rc + L_kl + L_tr + L_ad + L_D
