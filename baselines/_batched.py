@@ -240,3 +240,25 @@ def note_diverged(finite: torch.Tensor, errors: list, where: str) -> None:
             errors[k] = TrainingDivergedError(
                 f"Training diverged in {where}: the loss became NaN or inf. "
                 "Lower the learning rate or check the input scaling.")
+
+
+def record_epochs(losses, first_epoch: int, histories: list, errors: list, model: str) -> None:
+    """Append epochs' losses ``(epochs, K)`` (read back at once) to each model's history.
+
+    A non-finite loss fails that model with a ``TrainingDivergedError`` naming ``model`` and the
+    epoch (epochs count from ``first_epoch + 1``); its history stops there.
+    """
+    import numpy as np
+
+    from baselines._base import TrainingDivergedError
+
+    for k, history in enumerate(histories):
+        if errors[k] is not None:
+            continue
+        for e, value in enumerate(losses[:, k]):
+            if not np.isfinite(value):
+                errors[k] = TrainingDivergedError(
+                    f"Training diverged in {model} epoch {first_epoch + e + 1}: the loss became {value}. "
+                    "Lower the learning rate or check the input scaling.")
+                break
+            history.append(float(value))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from baselines._base import BaseImputer, raise_first, resolve_device, seed_torch

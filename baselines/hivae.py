@@ -63,7 +63,7 @@ from tqdm.auto import tqdm
 
 from baselines._base import (BaseImputer, TrainingDivergedError, raise_first, resolve_device,
                              seed_streams)
-from baselines._batched import EpochSampler, Streams, select
+from baselines._batched import EpochSampler, Streams, gather_rows, select
 from baselines.schema import Schema
 
 NUMERIC_LIKELIHOODS = ("real", "pos", "auto")
@@ -127,19 +127,6 @@ def _widen(data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Stored tensors → compute dtypes: float values and 0/1 masks, long category codes."""
     out = {key: value.float() for key, value in data.items() if key.endswith("_obs")}
     return {**out, "num": data["num"], "nom": data["nom"].long(), "ord": data["ord"].long()}
-
-
-def _take_rows(data: dict[str, torch.Tensor], idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Rows ``idx`` (K, B) of each model's stored tensors (K, n, ·) → (K, B, ·).
-
-    One ``index_select`` on the flattened rows (several times faster on CPU than ``gather``
-    with an index expanded over the columns).
-    """
-    K, B = idx.shape
-    some = next(iter(data.values()))
-    flat = (idx + torch.arange(K, device=idx.device)[:, None] * some.shape[1]).reshape(-1)
-    return {key: value.reshape(K * value.shape[1], value.shape[2]).index_select(0, flat).view(K, B, value.shape[2])
-            for key, value in data.items()}
 
 
 def observed_moments(values: torch.Tensor, observed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -572,7 +559,7 @@ class HIVAEImputer(BaseImputer):
             total = torch.zeros(K, device=device)
             for _ in range(n_batches):
                 idx = batches()                                    # (K, batch): each model's own rows
-                batch = _widen(_take_rows(data_all, idx))
+                batch = _widen({key: gather_rows(value, idx) for key, value in data_all.items()})
                 # Per-batch normalisation on observed entries (VAE_functions.batch_normalization),
                 # each model over its own batch.
                 moments = observed_moments(batch["num"], batch["num_obs"])

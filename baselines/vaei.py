@@ -39,7 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from baselines import _batched
-from baselines._base import BaseImputer, TrainingDivergedError, raise_first, resolve_device, seed_streams
+from baselines._base import BaseImputer, raise_first, resolve_device, seed_streams
 from baselines.schema import Schema
 
 LOG_VAR_FLOOR = math.log(1e-4)  # decoder variance floor, standardised units
@@ -223,7 +223,7 @@ class VAEImputer(BaseImputer):
         epochs = int(first.epochs)
         for epoch in tqdm(range(epochs), desc="VAEI", disable=not any(i.verbose for i in imputers)):
             order = torch.stack([torch.randperm(n_rows, generator=g) for g in init_gens]).to(device)
-            shuffled = _epoch_rows(rows, order)                           # (K, n, 2d): this epoch's row order
+            shuffled = _batched.gather_rows(rows, order)  # (K, n, 2d): this epoch's row order
             total = torch.zeros(K, device=device)
             for start in range(0, n_rows, batch_size):
                 part = shuffled[:, start:start + batch_size]              # (K, b, 2d): the same positions for all
@@ -238,7 +238,8 @@ class VAEImputer(BaseImputer):
             pending.append(total / n_rows)
             if steps_since_check >= CHECK_STEPS or epoch == epochs - 1:  # one device sync per check
                 steps_since_check = 0
-                _record(torch.stack(pending).cpu().numpy(), epoch + 1 - len(pending), histories, errors)
+                _batched.record_epochs(torch.stack(pending).cpu().numpy(), epoch + 1 - len(pending), histories,
+                                       errors, "VAEI")
                 pending = []
                 if all(e is not None for e in errors):
                     break
@@ -291,23 +292,3 @@ class VAEImputer(BaseImputer):
         generator = torch.Generator(device=self.device_).manual_seed(self.sample_seed_)
         return np.stack([self._chain(X, generator) for _ in range(n)])  # (n, rows, d)
 
-
-def _epoch_rows(rows: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """Rows ``order[k]`` of each model's ``rows[k]``: (K, n, w) → (K, n, w), one row copy per row."""
-    K, n, width = rows.shape
-    offsets = torch.arange(K, device=rows.device)[:, None] * n
-    return rows.reshape(K * n, width).index_select(0, (order + offsets).reshape(-1)).view(K, -1, width)
-
-
-def _record(losses: np.ndarray, first_epoch: int, histories: list, errors: list) -> None:
-    """Append epochs' losses ``(epochs, K)`` to each model's history; a non-finite one fails that model."""
-    for k, history in enumerate(histories):
-        if errors[k] is not None:
-            continue
-        for e, value in enumerate(losses[:, k]):
-            if not np.isfinite(value):
-                errors[k] = TrainingDivergedError(
-                    f"Training diverged in VAEI epoch {first_epoch + e + 1}: the loss became {value}. "
-                    "Lower the learning rate or check the input scaling.")
-                break
-            history.append(float(value))
