@@ -59,6 +59,12 @@ overhead. :class:`CostModel` prefers the store: where it has ok rows of the same
 dataset, profile) and imputer version, their mean ``cell_seconds`` is used, scaled by the model's
 ratio when the row's budget differs. Peak memory likewise (:meth:`CostModel.memory_mb`).
 
+**GPU estimate** (:func:`gpu_estimate`, a line of ``make plan``): the deep families' training on one
+GPU in eager PyTorch, from counts a CPU run can make (:func:`count_step_work`): kernels dispatched
+per training unit (one stream for a whole group) and FLOPs per unit and model, fitted on the width
+like the CPU cost; a group's time is steps × kernels × ``GPU_LAUNCH_S`` + its models' FLOPs /
+``GPU_FLOPS``. Both rates are assumptions until a GPU times the CUDA path (scripts/gpu_check.sh).
+
 **Cache**: ``results/cache/costs-<hostname>.json`` holds the measurements. Each imputer's entry is
 keyed by its class ``version`` and its paper parameters apart from the budget; an entry whose key
 changed (another version of Meta-GAIN) is measured again, alone, the next time an estimate needs
@@ -126,6 +132,15 @@ MISSFI_SWEEPS = {"wine": 5, "heart": 6, "balance": 5, "yeast": 4, "wireless": 5,
 DEFAULT_SWEEPS = 5
 PCAI_PASSES_PER_FIT = 70  # SVD passes per regularised-PCA fit (counted: 15–99 per fit on the paper data)
 TABLE_FIGURE_SWEEPS = ("table1", "table2", "table3", "table4", "table5", "figure2")
+STEPWISE = ("gain", "metagain", "midae", "vaei", "hivae", "remasker")  # the batched deep families
+# GPU estimate: no GPU has timed this project yet, so a deep model's GPU time is built from what a
+# CPU run can count (:func:`_calibrate_gpu`): per optimiser step, the kernels it dispatches and its
+# floating-point work. In eager PyTorch a step costs at least one host dispatch per kernel, and the
+# matrix work runs at a sustained rate; both rates below are assumptions, not measurements, until
+# scripts/gpu_check.sh times the CUDA path (make bench there gives seconds per step: divide by the
+# kernels per step).
+GPU_LAUNCH_S = 8e-6  # host seconds per eager kernel (PyTorch dispatch + CUDA launch: 5–10 µs is typical)
+GPU_FLOPS = 20e12    # sustained fp32 FLOP/s of these small batched matmuls (H100/H200 fp32 peak: 60–67e12)
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -296,29 +311,32 @@ def _per_row(imputer, X_eval, draws: int = 1) -> float:
     return _cpu(lambda: imputer.transform(X_eval)) / (X_eval.shape[0] * max(draws, 1))
 
 
-def _calibrate_stepwise(name: str, family: str, params: dict) -> dict:
-    """Iteration/epoch families: per-unit cost at a few widths, fixed cost, per-row eval cost."""
-    # (shapes as (rows, d_num, categories), budget knob, two budgets, units per budget, extra args)
+def _step_plan(family: str, params: dict):
+    """(shapes as (rows, d_num, categories), budget knob, two budgets, units(rows, budget), extra
+    arguments) with which a stepwise family is timed and counted."""
     if family == "gain":
-        plan = [((600, 8, ()), (600, 48, ())), "iterations", (40, 340), lambda n, b: b, {}]
-    elif family == "metagain":
+        return [((600, 8, ()), (600, 48, ())), "iterations", (40, 340), lambda n, b: b, {}]
+    if family == "metagain":
         with_meta = bool(params.get("use_meta"))
         budgets = (6, 30) if with_meta else (20, 140)
-        plan = [((600, 8, ()), (600, 48, ())), "iterations", budgets, lambda n, b: b,
+        return [((600, 8, ()), (600, 48, ())), "iterations", budgets, lambda n, b: b,
                 {} if with_meta else {"weight_grid": None}]
-    elif family == "midae":
-        plan = [((320, 8, ()), (320, 48, ())), "epochs", (4, 40), lambda n, b: b * math.ceil(n / 32), {}]
-    elif family == "vaei":
-        plan = [((1000, 8, ()), (1000, 48, ())), "epochs", (6, 56), lambda n, b: b * math.ceil(n / 250), {}]
-    elif family == "hivae":
-        plan = [((400, 8, ()), (400, 32, ()), (400, 8, (4,) * 8)), "epochs", (3, 25),
+    if family == "midae":
+        return [((320, 8, ()), (320, 48, ())), "epochs", (4, 40), lambda n, b: b * math.ceil(n / 32), {}]
+    if family == "vaei":
+        return [((1000, 8, ()), (1000, 48, ())), "epochs", (6, 56), lambda n, b: b * math.ceil(n / 250), {}]
+    if family == "hivae":
+        return [((400, 8, ()), (400, 32, ()), (400, 8, (4,) * 8)), "epochs", (3, 25),
                 lambda n, b: b * (n // 100), {}]
-    elif family == "remasker":
-        plan = [((128, 8, ()), (128, 32, ()), (128, 96, ())), "epochs", (1, 5),
+    if family == "remasker":
+        return [((128, 8, ()), (128, 32, ()), (128, 96, ())), "epochs", (1, 5),
                 lambda n, b: b * math.ceil(n / 64), {"warmup_epochs": 0, "max_steps": None}]
-    else:  # pragma: no cover - guarded by the caller
-        raise ValueError(family)
-    shapes, knob, budgets, units, extra = plan
+    raise ValueError(family)  # pragma: no cover - guarded by the caller
+
+
+def _calibrate_stepwise(name: str, family: str, params: dict) -> dict:
+    """Iteration/epoch families: per-unit cost at a few widths, fixed cost, per-row eval cost."""
+    shapes, knob, budgets, units, extra = _step_plan(family, params)
     fixed, points = [], []
     for rows, d_num, cats in shapes:
         data = synthetic(rows, d_num, cats)
@@ -332,10 +350,48 @@ def _calibrate_stepwise(name: str, family: str, params: dict) -> dict:
     group = _group_ratio(name, synthetic(*shapes[0]), knob, budgets, extra)
     entry = {"fixed": float(np.median(fixed)), "points": points, "group_ratio": group,
              "per_unit": _nnls([features(p["d_num"], p["d_cat"]) for p in points], [p["per_unit"] for p in points]),
-             "per_row": _nnls([features(p["d_num"], p["d_cat"]) for p in points], [p["per_row"] for p in points])}
+             "per_row": _nnls([features(p["d_num"], p["d_cat"]) for p in points], [p["per_row"] for p in points]),
+             "gpu": _calibrate_gpu(name, family, params)}
     if family == "remasker":
         entry["arch_factor"] = _remasker_arch_factors(name, entry)
     return entry
+
+
+def count_step_work(fit) -> tuple[int, float]:
+    """(kernels, FLOPs) of running ``fit()``: every non-view aten op it dispatches, and the
+    floating-point operations torch's flop counter assigns to its matrix products."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class _Kernels(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if not func.is_view:  # a view launches nothing
+                _Kernels.count += 1
+            return func(*args, **(kwargs or {}))
+
+    _Kernels.count = 0
+    flops = FlopCounterMode(display=False)
+    with flops, _Kernels():
+        fit()
+    return _Kernels.count, float(flops.get_total_flops())
+
+
+def _calibrate_gpu(name: str, family: str, params: dict) -> dict:
+    """Kernels per training unit (one model; a group dispatches the same kernels for all) and
+    FLOPs per unit and model as a function of the width, by counting two budgets on the CPU."""
+    shapes, knob, budgets, units, extra = _step_plan(family, params)
+    kernels, flops, widths = [], [], []
+    for rows, d_num, cats in shapes:
+        X, y, schema = synthetic(rows, d_num, cats)
+        counted = [count_step_work(lambda b=b: _fit(_build(name, **{knob: b, **extra}), X, y, schema))
+                   for b in budgets]
+        du = units(rows, budgets[1]) - units(rows, budgets[0])
+        kernels.append((counted[1][0] - counted[0][0]) / du)
+        flops.append((counted[1][1] - counted[0][1]) / du)
+        widths.append(_unit_features(family)(d_num, len(cats)))
+    return {"kernels": float(np.median(kernels)), "flops": _nnls(widths, flops)}
 
 
 GROUP = 15  # fits per batched group at which the ratio is measured (Tables 1–3 of the paper profile)
@@ -692,7 +748,13 @@ def calibrate(names=None, costs: dict | None = None, datasets=None, force: bool 
         if family in ("mean", "hyperimpute"):  # nothing to measure (HyperImpute: skipped when absent)
             costs["imputers"][name] = {"family": family, "target": target, "key": key}
             continue
-        if family == "unknown" or not (force or _needs(entry, key, datasets)):
+        if family == "unknown":
+            continue
+        if not (force or _needs(entry, key, datasets)):
+            if family in STEPWISE and "gpu" not in entry:  # a calibration from before the GPU estimate
+                params = resolve_params(load_imputer_conf(name), "paper")
+                costs["imputers"][name] = {**entry, "gpu": _calibrate_gpu(name, family, params)}
+                print(f"[costs] {name}: kernels and FLOPs counted", file=stream, flush=True)
             continue
         if not warmed:
             _warm_up()
@@ -761,7 +823,8 @@ def load_costs(names=None, *, calibrate_missing: bool = True, force: bool = Fals
     for name in names:
         family, _, key = imputer_key(name)
         entry = (cached or {}).get("imputers", {}).get(name)
-        if family != "unknown" and _needs(entry, key, datasets if family in ("missfi", "xgbi") else ()):
+        if family != "unknown" and (_needs(entry, key, datasets if family in ("missfi", "xgbi") else ())
+                                    or (family in STEPWISE and "gpu" not in entry)):
             stale.append(name)
     if cached is None or force or stale or "overhead" not in cached:
         if cached is None and not force:
@@ -914,6 +977,24 @@ class CostModel:
             return None
         return float(seconds) * group_factor(entry, group)
 
+    def gpu_seconds(self, imputer: str, dataset: str, profile: str, group: int = 1) -> float | None:
+        """Estimated GPU seconds of one cell's training in a group of ``group`` (its share), eager
+        PyTorch: steps × kernels × GPU_LAUNCH_S + FLOPs of every model / GPU_FLOPS. None for the
+        families that do not train on a GPU or an entry counted before the GPU estimate existed."""
+        params = self.params(imputer, profile)
+        family = FAMILIES.get((params or {}).get("_target_"), "unknown")
+        entry = (self.costs.get("imputers") or {}).get(imputer) or {}
+        if family not in STEPWISE or "gpu" not in entry:
+            return None
+        s = self.shape(dataset, profile)
+        sequential, summed = training_steps(family, params, s)
+        flops = _dot(entry["gpu"]["flops"], _unit_features(family)(s.d_num, s.d_cat))
+        if family == "remasker":
+            flops *= _arch_factor(entry, params, dataset)
+        group = max(int(group), 1)
+        seconds = sequential * entry["gpu"]["kernels"] * GPU_LAUNCH_S + group * summed * flops / GPU_FLOPS
+        return seconds / group
+
     def model_seconds(self, imputer: str, dataset: str, profile: str, ratio: float = 0.2,
                       params: dict | None = None, group: int = 1) -> float | None:
         body = self.imputer_seconds(imputer, dataset, profile, ratio, params, group)
@@ -1018,31 +1099,26 @@ def _eval_rows(s: Shape) -> float:
     return s.n_train + s.n_test + N_DRAWS * s.n_test
 
 
-def _gain(entry, params, s, dataset, ratio, model, imputer, profile):
-    f = _unit_features("gain")(s.d_num, s.d_cat)
-    return entry["fixed"] + int(params["iterations"]) * _dot(entry["per_unit"], f) \
-        + _eval_rows(s) * _dot(entry["per_row"], f)
-
-
-def _metagain(entry, params, s, dataset, ratio, model, imputer, profile):
-    """Training (+ the no-MN grid: G points × S iterations, each from a fresh model) and the draws."""
-    f = _unit_features("metagain")(s.d_num, s.d_cat)
-    iterations = int(params["iterations"])
+def _grid(params: dict) -> tuple[int, int]:
+    """(points, steps per point) of Meta-GAIN's no-MN grid search; (0, 0) without one."""
     grid = params.get("weight_grid")
-    points = steps = 0
-    if not params.get("use_meta") and grid:
-        points = len(grid) ** (1 + bool(params.get("use_kl")) + bool(params.get("use_task")))
-        steps = int(params["search_iterations"]) if params.get("search_iterations") is not None \
-            else max(1, iterations // 10)
-    draws = max(int(params.get("impute_draws") or 0), 1)
-    per_row = _dot(entry["per_row"], f)  # measured per row × draw of transform
-    meta_rows = 0.1 * s.n_train  # each grid point is scored on the meta set with the transform's draws
-    return (1 + points) * entry["fixed"] + (iterations + points * steps) * _dot(entry["per_unit"], f) \
-        + per_row * ((s.n_train + s.n_test) * draws + N_DRAWS * s.n_test + points * meta_rows * draws)
+    if params.get("use_meta") or not grid:
+        return 0, 0
+    points = len(grid) ** (1 + bool(params.get("use_kl")) + bool(params.get("use_task")))
+    steps = int(params["search_iterations"]) if params.get("search_iterations") is not None \
+        else max(1, int(params["iterations"]) // 10)
+    return points, steps
 
 
-def _epochs(entry, params, s, dataset, ratio, model, imputer, profile, family):
-    f = _unit_features(family)(s.d_num, s.d_cat)
+def training_steps(family: str, params: dict, s: Shape) -> tuple[int, int]:
+    """(optimiser steps one after another, steps summed over the models) of one fit's training.
+
+    They differ for Meta-GAIN's grid search, whose points train side by side as one batch.
+    """
+    if family in ("gain", "metagain"):
+        iterations = int(params["iterations"])
+        points, steps = _grid(params) if family == "metagain" else (0, 0)
+        return iterations + (steps if points else 0), iterations + points * steps
     n = s.n_train
     epochs = int(params["epochs"])
     if family in ("midae", "vaei"):
@@ -1054,12 +1130,42 @@ def _epochs(entry, params, s, dataset, ratio, model, imputer, profile, family):
         if params.get("max_steps") is not None:
             epochs = min(epochs, max(1, math.ceil(int(params["max_steps"]) / batches)))
         steps = epochs * batches
+    return steps, steps
+
+
+def _gain(entry, params, s, dataset, ratio, model, imputer, profile):
+    f = _unit_features("gain")(s.d_num, s.d_cat)
+    return entry["fixed"] + training_steps("gain", params, s)[1] * _dot(entry["per_unit"], f) \
+        + _eval_rows(s) * _dot(entry["per_row"], f)
+
+
+def _metagain(entry, params, s, dataset, ratio, model, imputer, profile):
+    """Training (+ the no-MN grid: G points × S iterations, each from a fresh model) and the draws."""
+    f = _unit_features("metagain")(s.d_num, s.d_cat)
+    points, _ = _grid(params)
+    draws = max(int(params.get("impute_draws") or 0), 1)
+    per_row = _dot(entry["per_row"], f)  # measured per row × draw of transform
+    meta_rows = 0.1 * s.n_train  # each grid point is scored on the meta set with the transform's draws
+    return (1 + points) * entry["fixed"] + training_steps("metagain", params, s)[1] * _dot(entry["per_unit"], f) \
+        + per_row * ((s.n_train + s.n_test) * draws + N_DRAWS * s.n_test + points * meta_rows * draws)
+
+
+def _epochs(entry, params, s, dataset, ratio, model, imputer, profile, family):
+    f = _unit_features(family)(s.d_num, s.d_cat)
+    steps = training_steps(family, params, s)[1]
     per_unit = _dot(entry["per_unit"], f)
     per_row = _dot(entry["per_row"], f)
     if family == "remasker":  # no draws; a dataset's own architecture (letter) as a measured factor
-        factor = entry.get("arch_factor", {}).get(dataset, 1.0) if _remasker_arch(params, dataset) else 1.0
-        return entry["fixed"] + (steps * per_unit + (s.n_train + s.n_test) * per_row) * factor
+        return entry["fixed"] + (steps * per_unit + (s.n_train + s.n_test) * per_row) * _arch_factor(
+            entry, params, dataset)
     return entry["fixed"] + steps * per_unit + _eval_rows(s) * per_row
+
+
+def _arch_factor(entry: dict, params: dict, dataset: str) -> float:
+    """ReMasker's per-step cost on ``dataset``'s own architecture over the default's (1 elsewhere)."""
+    if _remasker_arch(params, dataset):
+        return float(entry.get("arch_factor", {}).get(dataset, 1.0))
+    return 1.0
 
 
 def _remasker_arch(params, dataset) -> bool:
@@ -1162,27 +1268,35 @@ def schedule(seconds, workers: int) -> float:
     return max(free)
 
 
-def paper_estimate(rows=None, model: CostModel | None = None, workers: int = 2) -> tuple[float, float]:
-    """(CPU hours of the whole paper profile from scratch, wall hours of Tables 1–5 + Figure 2 on
-    ``workers`` workers, sweeps one after another, each cell once)."""
+def _paper_runs(model: CostModel):
+    """Per command ``reproduce`` launches for the paper profile: (its sweeps joined by "+", its cells
+    not already in an earlier one as (imputer, dataset, ratio, group size))."""
     from experiments import report, reproduce
 
     profile = report.load_profile("paper")
     extras = [str(n) for n in profile.get("extra_imputers") or []]
-    model = model or CostModel(default_model().costs, rows, default_model().source)
-    seen, cpu, wall = set(), 0.0, 0.0
+    seen = set()
     grids = {sweep: reproduce.sweep_grid(sweep, profile, extras) for sweep in reproduce.SWEEPS}
     for run, grid in reproduce.merge_runs(grids):  # as reproduce launches them, groups and all
         cells = reproduce.expand(grid)
         cells["group"] = reproduce.group_sizes(cells)
-        times = []
+        fresh = []
         for cell in cells.itertuples(index=False):
             key = (cell.dataset, cell.mechanism, cell.ratio, cell.imputer, cell.seed)
-            if key in seen:
-                continue
-            seen.add(key)
-            seconds, _ = model.cell_seconds(cell.imputer, cell.dataset, "paper", cell.ratio, cell.group)
-            times.append(seconds or 0.0)
+            if key not in seen:
+                seen.add(key)
+                fresh.append((cell.imputer, cell.dataset, cell.ratio, int(cell.group)))
+        yield run, fresh
+
+
+def paper_estimate(rows=None, model: CostModel | None = None, workers: int = 2) -> tuple[float, float]:
+    """(CPU hours of the whole paper profile from scratch, wall hours of Tables 1–5 + Figure 2 on
+    ``workers`` workers, sweeps one after another, each cell once)."""
+    model = model or CostModel(default_model().costs, rows, default_model().source)
+    cpu = wall = 0.0
+    for run, cells in _paper_runs(model):
+        times = [model.cell_seconds(imputer, dataset, "paper", ratio, group)[0] or 0.0
+                 for imputer, dataset, ratio, group in cells]
         cpu += sum(times)
         if any(sweep in TABLE_FIGURE_SWEEPS for sweep in run.split("+")):
             wall += schedule(times, workers)
@@ -1194,6 +1308,31 @@ def paper_estimate_line(rows=None, model: CostModel | None = None) -> str:
     and ``make bench`` print it (model only unless ``rows``/``model`` bring store timings)."""
     cpu, wall = paper_estimate(rows, model, workers=2)
     return f"paper-profile estimate cpu_hours={cpu:.1f} tables_figure_hours_2cores={wall:.1f}"
+
+
+def gpu_estimate(model: CostModel | None = None) -> dict[str, float]:
+    """Estimated GPU hours of the paper profile's deep-model training per family, one GPU, eager
+    PyTorch, cells grouped as ``reproduce`` launches them (:meth:`CostModel.gpu_seconds`; the
+    transforms and scoring are left out: one pass over the rows each)."""
+    model = model or default_model()
+    hours: dict[str, float] = {}
+    for _, cells in _paper_runs(model):
+        for imputer, dataset, _, group in cells:
+            seconds = model.gpu_seconds(imputer, dataset, "paper", group)
+            if seconds is not None:
+                family = FAMILIES[model.params(imputer, "paper")["_target_"]]
+                hours[family] = hours.get(family, 0.0) + seconds / 3600
+    return hours
+
+
+def gpu_estimate_line(model: CostModel | None = None) -> str:
+    """``paper-profile gpu estimate deep_model_hours=<total> (<family hours>)`` with its assumptions."""
+    hours = gpu_estimate(model)
+    if not hours:
+        return "paper-profile gpu estimate deep_model_hours=unknown (no kernel counts in the calibration)"
+    parts = ", ".join(f"{family} {h:.2f}" for family, h in sorted(hours.items(), key=lambda kv: -kv[1]))
+    return (f"paper-profile gpu estimate deep_model_hours={sum(hours.values()):.2f} ({parts}; eager, not "
+            f"measured: {GPU_LAUNCH_S * 1e6:.0f} µs per kernel, {GPU_FLOPS / 1e12:.0f} TFLOP/s)")
 
 
 def launcher_workers(launcher: str, n_jobs: int, extra=()) -> int:
@@ -1299,6 +1438,7 @@ def main(argv=None) -> int:
 
         model = CostModel(costs, load_rows(report.results_root(None), which="all"), source)
         print(_show(model, args.profile))
+        print(gpu_estimate_line(model))
         print(paper_estimate_line(model=model))
     return 0
 

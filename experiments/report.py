@@ -53,8 +53,32 @@ def _rank_of(scores: pd.Series, method: str, higher_is_better: bool) -> str:
     return f"{int(ranks[method])}/{len(scores)}"
 
 
-def table_section(name: str, summary: pd.DataFrame, spec=None) -> list[str]:
-    """Markdown section for one table: winners and tau per dataset, ratios, Friedman, Wilcoxon."""
+def rests_on(summary: pd.DataFrame, seeds: int | None = None) -> str:
+    """One sentence: the ok cells a table (``summary``, its imputers' rows) rests on, its datasets,
+    and the measured datasets' (dataset, method) entries with fewer than ``seeds`` seeds."""
+    counts = summary.set_index(["dataset", "label"])["n_seeds"]
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    done = [d for d in datasets if counts.loc[d].gt(0).any()]
+    text = (f"Rests on {int(counts.sum())} ok cells: {len(done)} of {len(datasets)} datasets"
+            + (f", {seeds} seeds per (dataset, method) in the profile" if seeds else "") + ".")
+    measured = counts[counts.index.get_level_values("dataset").isin(done)]
+    by_method = measured.groupby(level="label", sort=False).sum()
+    absent = [label for label, n in by_method.items() if n == 0]
+    if absent and done:
+        text += " No cell yet: " + ", ".join(absent) + "."
+    short = [f"{_label(d)} {label} ({int(n)} of {seeds})" for (d, label), n in measured.items()
+             if label not in absent and seeds and n < seeds]
+    if short:
+        text += " Fewer seeds: " + ", ".join(short) + "."
+    missing = [_label(d) for d in datasets if d not in done]
+    if missing:
+        text += " Not measured: " + ", ".join(missing) + "."
+    return text
+
+
+def table_section(name: str, summary: pd.DataFrame, spec=None, seeds: int | None = None) -> list[str]:
+    """Markdown section for one table: what it rests on, winners and tau per dataset, ratios,
+    Friedman, Wilcoxon."""
     spec = tables.TABLES[name] if spec is None else spec
     ours = tables.score_matrix(summary, "ours_mean", spec=spec)
     paper = tables.score_matrix(summary, "paper", spec=spec)
@@ -64,6 +88,7 @@ def table_section(name: str, summary: pd.DataFrame, spec=None) -> list[str]:
              f"[`figures/cd_{name}.png`](figures/cd_{name}.png)", ""]
     if ours.notna().sum().sum() == 0:
         return lines + ["Not measured yet.", ""]
+    lines += [rests_on(summary[summary["method"].isin(spec.imputers)], seeds), ""]
 
     lines += ["### Per dataset", "",
               f"Winner by mean {spec.paper_metric}; {target}'s rank among the methods measured; "
@@ -173,25 +198,60 @@ def _demote_headings(text: str, levels: int) -> list[str]:
     return out
 
 
+def _pair_tables() -> list:
+    """The paper's ARMSE tables with one mechanism each (Tables 1–3): the pairs' source."""
+    return [spec for spec in tables.TABLES.values()
+            if spec.paper and spec.paper_metric == "ARMSE" and not spec.variants_as_rows]
+
+
 def pair_matrix(summaries: dict[str, pd.DataFrame], value: str = "ours_mean") -> pd.DataFrame:
-    """(Dataset, mechanism) pairs × the paper's methods of its ARMSE tables with one mechanism each
-    (Tables 1–3): the unit of the paired comparisons when few datasets are measured."""
+    """(Dataset, mechanism) pairs × the paper's methods of Tables 1–3: the unit of the paired
+    comparisons when few datasets are measured."""
     parts = []
-    for name, spec in tables.TABLES.items():
-        if not (spec.paper and spec.paper_metric == "ARMSE" and not spec.variants_as_rows) or name not in summaries:
+    for spec in _pair_tables():
+        if spec.name not in summaries:
             continue
-        matrix = tables.score_matrix(summaries[name], value, spec=spec)  # the paper's methods only
+        matrix = tables.score_matrix(summaries[spec.name], value, spec=spec)  # the paper's methods only
         matrix.index = [f"{_label(d)}, {spec.mechanism.upper()}" for d in matrix.index]
         parts.append(matrix)
     return pd.concat(parts) if parts else pd.DataFrame()
 
 
-def paired_comparisons(summaries: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Meta-GAIN against every paper method over the (dataset, mechanism) pairs of Tables 1–3:
-    Wilcoxon signed-rank, rank-biserial effect, Holm-corrected p; ours and the paper's numbers on
-    the same pairs (the same rule on both)."""
+def seed_matrix(rows: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """(Dataset, mechanism, seed) cells × the paper's methods of Tables 1–3: each seed's ARMSE.
+
+    Every method of one seed saw the same mask, so a seed is a matched pair too. Its test speaks
+    to how steady a difference is from draw to draw on the measured datasets, not to other datasets.
+    """
+    rows = tables.normalise_rows(rows)
+    parts = []
+    for spec in _pair_tables():
+        labels = {c.key: c.label for c in spec.columns if c.compete and c.row_metric is None}
+        ok = tables.ok_rows(tables.select_cells(rows, profile, spec.mechanism, spec.ratio, labels))
+        ok = ok.dropna(subset=[spec.metric])
+        if ok.empty:
+            continue
+        matrix = ok.pivot_table(index=["dataset", "seed"], columns="imputer", values=spec.metric, aggfunc="first")
+        order = tables.ordered_datasets(matrix.index.get_level_values("dataset"))
+        matrix = matrix.reindex(columns=[k for k in labels if k in matrix.columns]).rename(columns=labels)
+        matrix = matrix.loc[sorted(matrix.index, key=lambda i: (order.index(i[0]), i[1]))]
+        matrix.index = [f"{_label(d)}, {spec.mechanism.upper()}, seed {int(s)}" for d, s in matrix.index]
+        parts.append(matrix)
+    return pd.concat(parts) if parts else pd.DataFrame()
+
+
+def _target_label() -> str | None:
+    return next((spec.target for spec in tables.TABLES.values() if spec.paper), None)
+
+
+def paired_comparisons(summaries: dict[str, pd.DataFrame], pairs=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Meta-GAIN against every paper method over the (dataset, mechanism) pairs of Tables 1–3
+    (only ``pairs``, labels such as "Wine, MCAR", when given): Wilcoxon signed-rank, rank-biserial
+    effect, Holm-corrected p; ours and the paper's numbers on the same pairs (the same rule on both)."""
     ours, paper = pair_matrix(summaries), pair_matrix(summaries, "paper")
-    target = next((spec.target for spec in tables.TABLES.values() if spec.paper), None)
+    target = _target_label()
+    if pairs is not None and not ours.empty:
+        ours = ours.loc[[p for p in ours.index if p in set(pairs)]]
     if ours.empty or target not in ours or ours[target].notna().sum() == 0:
         return pd.DataFrame(), pd.DataFrame()
     ours = ours.dropna(axis=1, how="all")
@@ -200,8 +260,22 @@ def paired_comparisons(summaries: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame
     return stats.wilcoxon_against(ours, target, False), stats.wilcoxon_against(paper, target, False)
 
 
-def paired_section(comparisons: tuple[pd.DataFrame, pd.DataFrame]) -> list[str]:
-    """The paired comparisons (:func:`paired_comparisons`, ours and the paper's) as a section."""
+def seed_comparisons(rows: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Meta-GAIN against every paper method over the (dataset, mechanism, seed) cells of Tables 1–3
+    (:func:`seed_matrix`): the same test and Holm correction as :func:`paired_comparisons`."""
+    matrix, target = seed_matrix(rows, profile), _target_label()
+    if matrix.empty or target not in matrix or matrix[target].notna().sum() == 0:
+        return pd.DataFrame()
+    return stats.wilcoxon_against(matrix.dropna(axis=1, how="all"), target, False)
+
+
+def _wtl(row) -> str:
+    return f"{int(row['wins'])}/{int(row['ties'])}/{int(row['losses'])}"
+
+
+def paired_section(comparisons: tuple[pd.DataFrame, pd.DataFrame], seeds: pd.DataFrame | None = None) -> list[str]:
+    """The paired comparisons (:func:`paired_comparisons`, ours and the paper's; and
+    :func:`seed_comparisons` when given) as a section."""
     ours, paper = comparisons
     lines = ["## Meta-GAIN against each method over (dataset, mechanism) pairs (Tables 1–3)", ""]
     if ours.empty:
@@ -217,42 +291,118 @@ def paired_section(comparisons: tuple[pd.DataFrame, pd.DataFrame]) -> list[str]:
         theirs = paper.loc[row.method] if row.method in paper.index else None
         body.append([row.method, str(row.n), f"{row.wins}/{row.ties}/{row.losses}", _f(row.median_advantage),
                      _f(row.effect, 2), _p(row.p_holm),
-                     "—" if theirs is None else f"{int(theirs['wins'])}/{int(theirs['ties'])}/{int(theirs['losses'])}",
+                     "—" if theirs is None else _wtl(theirs),
                      "—" if theirs is None else _f(theirs["effect"], 2),
                      "—" if theirs is None else _p(theirs["p_holm"])])
     lines += _md_table(["Method", "Pairs", "Wins/ties/losses", "Median advantage", "r", "p (Holm)",
                         "Paper: wins/ties/losses", "Paper: r", "Paper: p (Holm)"], body) + [""]
+    if seeds is not None and not seeds.empty:
+        lines += ["### Over seeds", "",
+                  "The same test with each (dataset, mechanism, seed) cell as a pair: every method of one seed "
+                  "saw the same mask. Seeds of one dataset are not new datasets, so this p says how steady a "
+                  "difference is from draw to draw on the datasets measured, not that it holds on others. "
+                  f"p (Holm) adjusts for the {len(seeds)} comparisons.", ""]
+        body = [[row.method, str(row.n), f"{row.wins}/{row.ties}/{row.losses}", _f(row.median_advantage),
+                 _f(row.effect, 2), _p(row.p_holm)] for row in seeds.itertuples()]
+        lines += _md_table(["Method", "Seed cells", "Wins/ties/losses", "Median advantage", "r", "p (Holm)"],
+                           body) + [""]
+    return lines
+
+
+def mean_ranks(summary: pd.DataFrame, spec, datasets=None) -> tuple[pd.Series, pd.DataFrame]:
+    """Mean rank of every method of ``spec`` over the datasets where Meta-GAIN was measured (only
+    ``datasets`` when given), and the ranks themselves (datasets × methods)."""
+    matrix = tables.score_matrix(summary, spec=spec).dropna(how="all")
+    if datasets is not None:
+        matrix = matrix.loc[[d for d in matrix.index if d in set(datasets)]]
+    if matrix.empty or spec.target not in matrix or matrix[spec.target].notna().sum() == 0:
+        return pd.Series(dtype=float), pd.DataFrame()
+    full = matrix.dropna(axis=0, subset=[spec.target])
+    ranks = full.rank(axis=1, ascending=not spec.higher_is_better, method="min")
+    return ranks.mean(), ranks
+
+
+def rivals(comparisons: pd.DataFrame, worst: int = 3) -> list[str]:
+    """GAIN (what Meta-GAIN builds on), then up to ``worst`` methods Meta-GAIN loses to by median
+    advantage, worst first."""
+    by_method = comparisons.set_index("method")
+    losing = by_method[by_method["median_advantage"] < 0]["median_advantage"].sort_values()
+    return list(dict.fromkeys([m for m in ["GAIN", *losing.index[:worst]] if m in by_method.index]))
+
+
+def _pairs_line(row, method: str, prefix: str, seeds: pd.DataFrame | None = None) -> str:
+    text = (f"{prefix}Meta-GAIN beats {method} on {int(row['wins'])} and loses on {int(row['losses'])} of "
+            f"{int(row['n'])} (dataset, mechanism) pairs (median ARMSE advantage {_f(row['median_advantage'])}, "
+            f"r = {_f(row['effect'], 2)}, Holm p = {_p(row['p_holm'])})")
+    if seeds is not None and not seeds.empty and method in set(seeds["method"]):
+        s = seeds.set_index("method").loc[method]
+        text += (f"; over its {int(s['n'])} seed cells it wins {int(s['wins'])} and loses {int(s['losses'])} "
+                 f"(r = {_f(s['effect'], 2)}, Holm p = {_p(s['p_holm'])})")
+    return text + "."
+
+
+def budget_contrast(rows: pd.DataFrame, profile: str, other: str, summaries: dict[str, pd.DataFrame],
+                    paper: dict | None = None) -> list[str]:
+    """How ``other`` profile's rows answer the same questions on the same datasets and pairs as
+    ``profile``'s (``summaries``): mean ranks per table and the paired comparisons."""
+    rows = tables.normalise_rows(rows)
+    if not (rows["profile"] == other).any():
+        return [f"- Profile `{other}`: no rows to compare with."]
+    paper = tables.load_paper() if paper is None else paper
+    specs = tables.table_specs(rows, other)
+    theirs = {name: tables.summarise(rows, specs[name], other, paper) for name in summaries if name in specs}
+    lines = []
+    for name, spec in tables.TABLES.items():
+        if not spec.paper or spec.variants_as_rows or name not in summaries or name not in theirs:
+            continue
+        _, ranks = mean_ranks(summaries[name], spec)
+        _, their_ranks = mean_ranks(theirs[name], spec, datasets=ranks.index)
+        if their_ranks.empty:
+            continue
+        both = list(their_ranks.index)  # the datasets where both profiles measured Meta-GAIN
+        here, there = mean_ranks(summaries[name], spec, both)[0], mean_ranks(theirs[name], spec, both)[0]
+        lines.append(f"- **{spec.title}**, on the {len(both)} datasets both measured: Meta-GAIN's mean rank "
+                     f"{_f(here[spec.target], 2)} here, {_f(there[spec.target], 2)} at `{other}` (best: "
+                     f"{here.idxmin()} here, {there.idxmin()} there).")
+    ours, _ = paired_comparisons(summaries)
+    if not ours.empty:
+        pairs = list(pair_matrix(summaries).dropna(subset=[_target_label()]).index)
+        same, _ = paired_comparisons(theirs, pairs=pairs)
+        every, _ = paired_comparisons(theirs)
+        for method in rivals(ours):
+            for frame, where in ((same, "the pairs both measured"), (every, f"all of `{other}`'s pairs")):
+                if not frame.empty and method in set(frame["method"]):
+                    lines.append(_pairs_line(frame.set_index("method").loc[method], method,
+                                             f"- At `{other}`, on {where}: "))
     return lines
 
 
 def summary_section(summaries: dict[str, pd.DataFrame], profile: str,
-                    comparisons: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> list[str]:
-    """The plain-language answer first: where Meta-GAIN stands, per table, with the numbers."""
+                    comparisons: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+                    seeds: pd.DataFrame | None = None, contrast: dict[str, list[str]] | None = None) -> list[str]:
+    """The plain-language answer first: where Meta-GAIN stands, per table, with the numbers; then
+    how other profiles (``contrast``: profile → lines from :func:`budget_contrast`) answer."""
     lines = ["## In short", ""]
     for name, spec in tables.TABLES.items():
         if not spec.paper or name not in summaries or spec.variants_as_rows:
             continue
-        matrix = tables.score_matrix(summaries[name], spec=spec).dropna(how="all")
-        if matrix.empty or spec.target not in matrix or matrix[spec.target].notna().sum() == 0:
+        mean_rank, ranks = mean_ranks(summaries[name], spec)
+        if mean_rank.empty:
             continue
-        full = matrix.dropna(axis=0, subset=[spec.target])
-        ranks = full.rank(axis=1, ascending=not spec.higher_is_better, method="min")
-        mean_rank = ranks.mean()
         best = mean_rank.idxmin()
         wins = int((ranks[spec.target] == 1).sum())
-        lines.append(f"- **{spec.title}** ({spec.paper_metric}, {spec.mechanism.upper()}, {len(full)} datasets): "
-                     f"{spec.target} has mean rank {_f(mean_rank[spec.target], 2)} of {matrix.shape[1]} and is "
+        lines.append(f"- **{spec.title}** ({spec.paper_metric}, {spec.mechanism.upper()}, {len(ranks)} datasets): "
+                     f"{spec.target} has mean rank {_f(mean_rank[spec.target], 2)} of {ranks.shape[1]} and is "
                      f"best on {wins}; the best mean rank is {best}'s ({_f(mean_rank[best], 2)}).")
     ours, _ = paired_comparisons(summaries) if comparisons is None else comparisons
     if not ours.empty:
         by_method = ours.set_index("method")
-        best_rival = by_method["median_advantage"].idxmin()  # the method Meta-GAIN fares worst against
-        for method in dict.fromkeys([m for m in ("GAIN", best_rival) if m in by_method.index]):
-            row = by_method.loc[method]
-            lines.append(f"- Over the {int(row['n'])} (dataset, mechanism) pairs of Tables 1–3, Meta-GAIN beats "
-                         f"{method} on {int(row['wins'])} and loses on {int(row['losses'])} (median ARMSE "
-                         f"advantage {_f(row['median_advantage'])}, r = {_f(row['effect'], 2)}, Holm p = "
-                         f"{_p(row['p_holm'])}).")
+        for method in rivals(ours):
+            lines.append(_pairs_line(by_method.loc[method], method, "- Over Tables 1–3: ", seeds))
+    for other, contrast_lines in (contrast or {}).items():
+        if contrast_lines:
+            lines += ["", f"How the `{other}` profile answers the same questions (its own rows, the same rules):", ""]
+            lines += contrast_lines
     lines += ["", f"Profile `{profile}`: every number below says how many datasets, cells and seeds it rests on; "
               "the claims section applies each rule to the paper's own numbers too.", ""]
     return lines if len(lines) > 4 else []
@@ -371,8 +521,11 @@ def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataF
         lines += [f"**{len(unreadable)} row files could not be read** and are left out (their cells count "
                   "as to-run): " + ", ".join(f"`{u}`" for u in unreadable), ""]
     comparisons = paired_comparisons(summaries)
+    seeds = seed_comparisons(rows, profile)
     covered = coverage(rows, profile, profile_conf)
-    lines += summary_section(summaries, profile, comparisons)
+    contrast = {other: budget_contrast(rows, profile, other, summaries)
+                for other in (profile_conf or {}).get("compare_with") or []}
+    lines += summary_section(summaries, profile, comparisons, seeds, contrast)
     lines += coverage_section(covered)
     lines += ["## The paper's claims", "",
               "| Claim | Ours | The paper's own numbers (its 11 datasets) |", "| --- | --- | --- |"]
@@ -392,8 +545,8 @@ def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataF
     specs = tables.table_specs(rows, profile)
     for name in specs:
         if name in summaries:
-            lines += table_section(name, summaries[name], specs[name])
-    lines += paired_section(comparisons)
+            lines += table_section(name, summaries[name], specs[name], len((profile_conf or {}).get("seeds") or []))
+    lines += paired_section(comparisons, seeds)
     lines += figure2_section(figure2)
     lines += weights_section(rows, profile)
     lines += calibration_section(summaries, calibration)

@@ -399,6 +399,7 @@ def main(argv=None) -> int:
                                     extra, resources)
             print(f"\n{sweep}: {shlex.join(['python'] + command[1:])}")
         print()
+        print(costs.gpu_estimate_line(model))
         print(costs.paper_estimate_line(model=model))
         return 0
 

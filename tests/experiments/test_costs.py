@@ -227,3 +227,64 @@ def test_the_plan_groups_tables_one_to_three_and_figure_two_as_reproduce_launche
     assert sizes["table1+table2"]["metagain"] == 10 and sizes["table1+table2"]["mean"] == 1  # 5 seeds × 2
     assert sizes["figure2"]["gain"] == 40 and sizes["figure2"]["missfi"] == 1                # 5 seeds × 8 ratios
     assert sizes["table5"]["metagain_id_tr"] == 5
+
+
+# --------------------------------------------------------------------------- the GPU estimate
+
+def test_training_steps_count_sequential_and_summed_steps():
+    s = Shape(1000, 250, 10)
+    model = Shapes(unit_costs(), {"x": s})
+    gain, midae, hivae = (model.params(n, "paper") for n in ("gain", "midae", "hivae"))
+    assert costs.training_steps("gain", gain, s) == (10000, 10000)
+    assert costs.training_steps("midae", midae, s) == (500 * math.ceil(1000 / 32),) * 2
+    assert costs.training_steps("hivae", hivae, s) == (200 * (1000 // 100),) * 2  # last partial batch dropped
+    remasker = {**model.params("remasker", "paper"), "max_steps": 100}
+    assert costs.training_steps("remasker", remasker, s) == (112, 112)  # 7 epochs of 16 batches: ≥ 100 steps
+    # no-MN grid: 4 points over (η) for none, 4³ for ID+TR; 1 000 steps each, side by side as one batch
+    none, id_tr = model.params("metagain_none", "paper"), model.params("metagain_id_tr", "paper")
+    assert costs.training_steps("metagain", none, s) == (11000, 10000 + 4 * 1000)
+    assert costs.training_steps("metagain", id_tr, s) == (11000, 10000 + 64 * 1000)
+    assert costs.training_steps("metagain", model.params("metagain", "paper"), s) == (10000, 10000)
+
+
+def test_gpu_seconds_are_launches_per_step_plus_every_models_flops():
+    entry = {**GAIN, "gpu": {"kernels": 100.0, "flops": [2e6, 0.0]}}
+    model = Shapes(unit_costs(gain=entry), {"x": Shape(1000, 250, 10)})
+    launches = 10000 * 100 * costs.GPU_LAUNCH_S
+    work = 10000 * 2e6 / costs.GPU_FLOPS
+    assert model.gpu_seconds("gain", "x", "paper") == pytest.approx(launches + work)
+    # a group of 15 launches the same kernels once for all: each cell pays 1/15 of them
+    assert model.gpu_seconds("gain", "x", "paper", group=15) == pytest.approx(launches / 15 + work)
+    assert Shapes(unit_costs(gain=GAIN), {"x": Shape(1000, 250, 10)}).gpu_seconds("gain", "x", "paper") is None
+    assert model.gpu_seconds("mean", "x", "paper") is None
+
+
+def test_count_step_work_counts_kernels_and_matmul_flops():
+    import torch
+
+    a, b = torch.ones(3, 4), torch.ones(4, 5)
+    kernels, flops = costs.count_step_work(lambda: (a @ b).t().relu())  # mm, relu; the transpose is a view
+    assert (kernels, flops) == (2, 2 * 3 * 4 * 5)
+
+
+def test_a_group_dispatches_one_kernel_stream_and_every_models_flops():
+    """GAIN fitted alone and as a group of 3: the kernels per step hardly change, the FLOPs triple."""
+    X, y, schema = costs.synthetic(200, 6, ())
+
+    def fit(k, iterations):
+        imputers = [costs._build("gain", iterations=iterations, random_state=seed) for seed in range(k)]
+        return costs.count_step_work(lambda: type(imputers[0]).fit_group(imputers, [X] * k, [y] * k, [schema] * k))
+
+    per_step = {k: [(b - a) / 20 for a, b in zip(fit(k, 10), fit(k, 30))] for k in (1, 3)}
+    assert per_step[3][0] == pytest.approx(per_step[1][0], rel=0.05)
+    assert per_step[3][1] == pytest.approx(3 * per_step[1][1])
+
+
+def test_the_gpu_estimate_line_names_its_assumptions(tmp_path, monkeypatch):
+    monkeypatch.setenv("METAGAIN_COSTS_FILE", str(tmp_path / "none.json"))
+    model = costs.CostModel(costs.read_costs(costs.DEFAULT_FILE))
+    hours = costs.gpu_estimate(model)
+    assert set(hours) == set(costs.STEPWISE) and all(h > 0 for h in hours.values())
+    line = costs.gpu_estimate_line(model)
+    assert re.match(r"^paper-profile gpu estimate deep_model_hours=\d+\.\d\d \(remasker ", line), line
+    assert "not measured: 8 µs per kernel, 20 TFLOP/s" in line

@@ -402,3 +402,81 @@ def test_a_partial_store_gets_a_coverage_table_and_verdicts_that_say_how_many_da
             "datasets) |") in text
     full = report.coverage_section(table.assign(ok=table["cells"]))
     assert full == []  # nothing to say when every cell is done
+
+
+def _two_profiles() -> pd.DataFrame:
+    """Tables 1-3 cells, 3 seeds: at `paper` on wine and heart Meta-GAIN (0.10 + 0.05·seed) beats GAIN
+    (0.12 + 0.05·seed) on every seed but heart MAR seed 2; at `quick` it loses to GAIN on wine and heart and
+    wins on yeast."""
+    cells = []
+    for mechanism in ("mcar", "mar", "mnar"):
+        for seed in range(3):
+            for dataset in ("wine", "heart"):
+                gain = 0.12 + 0.05 * seed - (0.05 if (dataset, mechanism, seed) == ("heart", "mar", 2) else 0)
+                cells += [cell(dataset, "metagain", seed, mechanism=mechanism, profile="paper",
+                               metric_armse_test=0.10 + 0.05 * seed),
+                          cell(dataset, "gain", seed, mechanism=mechanism, profile="paper", metric_armse_test=gain)]
+            for dataset in ("wine", "heart", "yeast"):
+                cells += [cell(dataset, "metagain", seed, mechanism=mechanism,
+                               metric_armse_test=0.10 if dataset == "yeast" else 0.30),
+                          cell(dataset, "gain", seed, mechanism=mechanism, metric_armse_test=0.20)]
+    return store_rows(cells)
+
+
+def test_seed_comparisons_pair_each_seed_with_the_same_seed():
+    """A seed is a pair only with the same seed: misaligned seeds would give GAIN wins on seed 0 vs 2."""
+    rows = _two_profiles()
+    matrix = report.seed_matrix(rows, "paper")
+    assert len(matrix) == 18 and "Wine, MCAR, seed 2" in matrix.index
+    assert matrix.loc["Heart, MAR, seed 1", "Meta-GAIN"] == pytest.approx(0.15)
+    gain = report.seed_comparisons(rows, "paper").set_index("method").loc["GAIN"]
+    assert (gain["n"], gain["wins"], gain["losses"]) == (18, 17, 1)
+    assert gain["p_holm"] < 0.01
+    text = "\n".join(report.paired_section(report.paired_comparisons(
+        {n: tables.summarise(rows, tables.TABLES[n], "paper", PAPER) for n in ("table1", "table2", "table3")}),
+        report.seed_comparisons(rows, "paper")))
+    assert "### Over seeds" in text and "| GAIN | 18 | 17/0/1 |" in text
+
+
+def test_budget_contrast_answers_on_the_same_datasets_and_pairs():
+    rows = _two_profiles()
+    summaries = {n: tables.summarise(rows, tables.TABLES[n], "paper", PAPER) for n in ("table1", "table2", "table3")}
+    lines = report.budget_contrast(rows, "paper", "quick", summaries, PAPER)
+    text = "\n".join(lines)
+    assert ("**Table 1**, on the 2 datasets both measured: Meta-GAIN's mean rank 1.00 here, 2.00 at `quick` "
+            "(best: Meta-GAIN here, GAIN there)") in text
+    assert "At `quick`, on the pairs both measured: Meta-GAIN beats GAIN on 0 and loses on 6 of 6 (dataset" in text
+    assert "At `quick`, on all of `quick`'s pairs: Meta-GAIN beats GAIN on 3 and loses on 6 of 9" in text
+    quick = {n: tables.summarise(rows, tables.TABLES[n], "quick", PAPER) for n in ("table1", "table2", "table3")}
+    back = "\n".join(report.budget_contrast(rows, "quick", "paper", quick, PAPER))
+    assert ("**Table 1**, on the 2 datasets both measured: Meta-GAIN's mean rank 2.00 here, 1.00 at `paper`"
+            in back)  # not 1.67, its rank over all three quick datasets
+    assert "At `paper`, on the pairs both measured: Meta-GAIN beats GAIN on 6 and loses on 0 of 6" in back
+    assert report.budget_contrast(rows, "paper", "nothing", summaries, PAPER) == [
+        "- Profile `nothing`: no rows to compare with."]
+    conf = {"datasets": ["wine", "heart"], "seeds": [0, 1, 2], "figure2_ratios": [0.2], "figure2_datasets": [],
+            "imputers": None, "extra_imputers": [], "compare_with": ["quick"]}
+    full = report.build_report(rows, "paper", summaries, pd.DataFrame(columns=["dataset", "metric"]), None, conf)
+    short = full.split("## Coverage")[0]
+    assert "How the `quick` profile answers the same questions" in short
+    assert "- Over Tables 1–3: Meta-GAIN beats GAIN on 6 and loses on 0 of 6" in short
+    assert "over its 18 seed cells it wins 17 and loses 1" in short
+
+
+def test_rivals_are_gain_then_the_methods_meta_gain_loses_to_worst_first():
+    frame = pd.DataFrame({"method": ["Mean", "GAIN", "MissFI", "XGBI", "PCAI", "KNNI"],
+                          "median_advantage": [0.05, 0.01, -0.03, -0.01, -0.02, -0.001]})
+    assert report.rivals(frame) == ["GAIN", "MissFI", "PCAI", "XGBI"]
+    assert report.rivals(frame.iloc[:2]) == ["GAIN"]
+
+
+def test_each_table_section_says_what_it_rests_on():
+    """Wine and heart: every method at 3 seeds but GAIN at 1 on wine and HIVAE nowhere; 9 datasets not measured."""
+    cells = [cell(d, key, seed, metric_armse_test=0.1 + 0.01 * seed)
+             for d in ("wine", "heart") for key in tables.METHOD_LABELS for seed in range(3)
+             if not (d == "wine" and key == "gain" and seed > 0) and key != "hivae"]
+    summary = _summaries(store_rows(cells), names=("table1",))["table1"]
+    text = "\n".join(report.table_section("table1", summary, seeds=3))
+    assert ("Rests on 52 ok cells: 2 of 11 datasets, 3 seeds per (dataset, method) in the profile. "
+            "No cell yet: HIVAE. Fewer seeds: Wine GAIN (1 of 3). Not measured: Wireless, Yeast, Balance, Valley, Connect, Letter, "
+            "Turkiye, Chess, Anuran.") in text
