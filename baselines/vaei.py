@@ -98,7 +98,10 @@ def negative_elbo(model: GaussianVAE, x: torch.Tensor, observed: torch.Tensor, e
     z_mean, z_log_var = model.encode(x)
     z = z_mean + torch.exp(0.5 * z_log_var) * eps  # reparameterisation
     x_mean, x_log_var = model.decode(z)
-    nll = 0.5 * (math.log(2 * math.pi) + x_log_var + (x - x_mean) ** 2 / torch.exp(x_log_var))
+    # (x − μ)² · exp(−log σ²), not / exp(log σ²): a log-variance past float32's exp range (≈ 88, reached
+    # in the first steps on valley's 100 columns) then gives a finite loss and a zero gradient instead of
+    # inf · 0 = NaN in the backward pass (version 3)
+    nll = 0.5 * (math.log(2 * math.pi) + x_log_var + (x - x_mean) ** 2 * torch.exp(-x_log_var))
     nll = (nll * observed).sum(dim=2)
     kl = -0.5 * (1 + z_log_var - z_mean**2 - torch.exp(z_log_var)).sum(dim=2)
     return (nll + kl).mean(dim=1)
@@ -145,7 +148,7 @@ class VAEImputer(BaseImputer):
         Scalars for the result row (final −ELBO, epochs run).
     """
 
-    version = "2"  # model axis: per-model generators, latent noise drawn in blocks, Glorot init redrawn
+    version = "3"  # 2: model axis (per-model generators, latent noise in blocks); 3: overflow-safe NLL
 
     def __init__(self, hidden_width: int = 20, n_hidden_layers: int = 2, latent_dim: int = 5,
                  epochs: int = 500, batch_size: int = 250, lr: float = 0.001,
