@@ -369,8 +369,12 @@ def budget_contrast(rows: pd.DataFrame, profile: str, other: str, summaries: dic
         pairs = list(pair_matrix(summaries).dropna(subset=[_target_label()]).index)
         same, _ = paired_comparisons(theirs, pairs=pairs)
         every, _ = paired_comparisons(theirs)
+        views = [(same, "the pairs both measured")]
+        their_pairs = pair_matrix(theirs).dropna(subset=[_target_label()]).index
+        if any(p not in set(pairs) for p in their_pairs):  # it has pairs this profile has not
+            views.append((every, f"all of `{other}`'s pairs"))
         for method in rivals(ours):
-            for frame, where in ((same, "the pairs both measured"), (every, f"all of `{other}`'s pairs")):
+            for frame, where in views:
                 if not frame.empty and method in set(frame["method"]):
                     lines.append(_pairs_line(frame.set_index("method").loc[method], method,
                                              f"- At `{other}`, on {where}: "))

@@ -452,6 +452,7 @@ def test_budget_contrast_answers_on_the_same_datasets_and_pairs():
     assert ("**Table 1**, on the 2 datasets both measured: Meta-GAIN's mean rank 2.00 here, 1.00 at `paper`"
             in back)  # not 1.67, its rank over all three quick datasets
     assert "At `paper`, on the pairs both measured: Meta-GAIN beats GAIN on 6 and loses on 0 of 6" in back
+    assert "all of `paper`'s pairs" not in back  # the same 6 pairs: said once
     assert report.budget_contrast(rows, "paper", "nothing", summaries, PAPER) == [
         "- Profile `nothing`: no rows to compare with."]
     conf = {"datasets": ["wine", "heart"], "seeds": [0, 1, 2], "figure2_ratios": [0.2], "figure2_datasets": [],
