@@ -468,7 +468,7 @@ def coverage(rows: pd.DataFrame, profile: str, settings: dict | None = None) -> 
         cells["status"] = reproduce.cell_status(cells, rows, profile).to_numpy()
         for dataset, group in cells.groupby("dataset", sort=False):
             ok = group[group["status"] == "ok"]
-            proposed = ok["imputer"].astype(str).str.startswith(PROPOSED)  # Meta-GAIN and its variants
+            proposed = ok["imputer"].astype(str) == PROPOSED  # the full Meta-GAIN
             records.append({"sweep": sweep, "dataset": dataset, "cells": len(group), "ok": len(ok),
                             "seeds": len(ok["seed"].unique()), "proposed_ok": int(proposed.sum())})
     return pd.DataFrame.from_records(records, columns=["sweep", "dataset", "cells", "ok", "seeds", "proposed_ok"])
@@ -497,11 +497,13 @@ def coverage_section(table: pd.DataFrame) -> list[str]:
 
 
 def _claim_datasets(statement: str, table: pd.DataFrame) -> int | None:
-    """How many datasets have an ok Meta-GAIN (or variant) cell in the sweeps a claim's numbers come from."""
+    """How many datasets have, in the sweeps a claim's numbers come from, an ok Meta-GAIN cell and an
+    ok cell of something to compare it with (another method or variant: Table 5's variants, not
+    only the full Meta-GAIN that Tables 1–3 share with it)."""
     sweeps = next((v for k, v in CLAIM_SWEEPS.items() if statement.startswith(k)), None)
     if sweeps is None or table.empty:
         return None
-    hit = table[table["sweep"].isin(sweeps) & (table["proposed_ok"] > 0)]
+    hit = table[table["sweep"].isin(sweeps) & (table["proposed_ok"] > 0) & (table["ok"] > table["proposed_ok"])]
     return int(hit["dataset"].nunique())
 
 
