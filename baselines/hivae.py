@@ -61,9 +61,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from baselines._base import (BaseImputer, TrainingDivergedError, raise_first, resolve_device,
-                             seed_streams)
-from baselines._batched import EpochSampler, Streams, gather_rows, select
+from baselines._base import BaseImputer, raise_first, resolve_device, seed_streams
+from baselines._batched import EpochSampler, Streams, gather_rows, record_epochs, select
 from baselines.schema import Schema
 
 NUMERIC_LIKELIHOODS = ("real", "pos", "auto")
@@ -372,13 +371,6 @@ def _draw_categories(probs: torch.Tensor, noise: torch.Generator) -> torch.Tenso
     return flat.view(probs.shape[:-1])
 
 
-def _diverged(epoch: int, value: float) -> TrainingDivergedError:
-    return TrainingDivergedError(
-        f"Training diverged in HIVAE epoch {epoch + 1}: the loss became {value}. "
-        "Lower the learning rate or check the input scaling."
-    )
-
-
 # ---------------------------------------------------------------------------- the imputer
 class HIVAEImputer(BaseImputer):
     """Heterogeneous-incomplete VAE imputer of Nazabal et al. (2020), input-dropout encoder.
@@ -551,7 +543,8 @@ class HIVAEImputer(BaseImputer):
         epochs, s_dim, z_dim = int(first.epochs), int(first.s_dim), int(first.z_dim)
         check_every = max(1, math.ceil(CHECK_STEPS / n_batches))  # epochs between host reads
         history = torch.zeros(epochs, K, device=device)           # mean −ELBO per epoch and model
-        failed: dict[int, TrainingDivergedError] = {}
+        histories: list[list[float]] = [[] for _ in range(K)]
+        failed: list = [None] * K  # a model's TrainingDivergedError (record_epochs)
         read, epochs_run = 0, 0
         net.train()
         for epoch in tqdm(range(epochs), desc="HIVAE", disable=not first.verbose):
@@ -574,22 +567,17 @@ class HIVAEImputer(BaseImputer):
             history[epoch] = total / n_batches
             epochs_run = epoch + 1
             if epochs_run % check_every == 0 or epochs_run == epochs:  # a host read syncs a GPU: not every step
-                losses = history[read:epochs_run].cpu().numpy()
-                for k in np.flatnonzero(~np.isfinite(losses).all(axis=0)):
-                    if k not in failed:
-                        bad = int(np.flatnonzero(~np.isfinite(losses[:, k]))[0])
-                        failed[int(k)] = _diverged(read + bad, float(losses[bad, k]))
+                record_epochs(history[read:epochs_run].cpu().numpy(), read, histories, failed, "HIVAE")
                 read = epochs_run
-                if len(failed) == K:  # nothing left to train
+                if all(f is not None for f in failed):  # nothing left to train
                     break
         net.eval()
-        history = history[:epochs_run].cpu().numpy()
         for k, (index, imputer) in enumerate(zip(members, group)):
-            if k in failed:
+            if failed[k] is not None:
                 errors[index] = failed[k]
                 continue
             imputer.net_ = select(net, k)
-            imputer.loss_history_ = history[:, k].tolist()
+            imputer.loss_history_ = histories[k]
             imputer.info_ = {"final_loss": imputer.loss_history_[-1], "epochs_run": epochs_run,
                              "components_used": imputer._components(Xs[index])}
         return errors

@@ -73,7 +73,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from baselines import _batched
-from baselines._base import BaseImputer, TrainingDivergedError, raise_first, resolve_device, seed_torch
+from baselines._base import BaseImputer, raise_first, resolve_device, seed_torch
 from baselines.schema import Schema
 
 NORM_EPS = 1e-8  # remasker_impute.py: ``eps`` of the min-max denominator and of every LayerNorm
@@ -533,7 +533,6 @@ class ReMaskerImputer(BaseImputer):
         epochs, warmup = first._budget(n_batches)
         model.train()
         histories: list[list[float]] = [[] for _ in imputers]
-        alive = np.ones(n_models, dtype=bool)
         for epoch in tqdm(range(epochs), desc="ReMasker", disable=not first.verbose):
             # One permutation of the rows per model and epoch, from that model's generator.
             order = torch.stack([torch.randperm(n_rows, generator=g, device=device) for g in order_gens])
@@ -560,18 +559,13 @@ class ReMaskerImputer(BaseImputer):
                 optimizer.step()
                 total += loss.detach()
             epoch_loss = (total / n_batches).cpu().numpy()  # one device sync per epoch
-            for k in np.flatnonzero(alive):
-                histories[k].append(float(epoch_loss[k]))
-                if not np.isfinite(epoch_loss[k]):
-                    alive[k] = False
-                    errors[k] = TrainingDivergedError(
-                        f"Training diverged in ReMasker epoch {epoch + 1}: the loss became {epoch_loss[k]}. "
-                        "Lower the learning rate or check the input scaling.")
-            if not alive.any():
+            _batched.record_epochs(epoch_loss[None], epoch, histories, errors, "ReMasker")
+            if all(e is not None for e in errors):
                 break
         model.eval()
-        for k in np.flatnonzero(alive):
-            imputer = imputers[k]
+        for k, imputer in enumerate(imputers):
+            if errors[k] is not None:
+                continue
             imputer.model_ = _batched.select(model, int(k))
             imputer.loss_history_ = histories[k]
             imputer.info_ = {"final_loss": histories[k][-1], "epochs_run": len(histories[k]),
