@@ -133,12 +133,9 @@ DEFAULT_SWEEPS = 5
 PCAI_PASSES_PER_FIT = 70  # SVD passes per regularised-PCA fit (counted: 15–99 per fit on the paper data)
 TABLE_FIGURE_SWEEPS = ("table1", "table2", "table3", "table4", "table5", "figure2")
 STEPWISE = ("gain", "metagain", "midae", "vaei", "hivae", "remasker")  # the batched deep families
-# GPU estimate: no GPU has timed this project yet, so a deep model's GPU time is built from what a
-# CPU run can count (:func:`_calibrate_gpu`): per optimiser step, the kernels it dispatches and its
-# floating-point work. In eager PyTorch a step costs at least one host dispatch per kernel, and the
-# matrix work runs at a sustained rate; both rates below are assumptions, not measurements, until
-# scripts/gpu_check.sh times the CUDA path (make bench there gives seconds per step: divide by the
-# kernels per step).
+# The GPU estimate's two rates (module docstring, "GPU estimate"): assumptions, not measurements,
+# until scripts/gpu_check.sh times the CUDA path (make bench there gives seconds per step: divide by
+# the kernels per step).
 GPU_LAUNCH_S = 8e-6  # host seconds per eager kernel (PyTorch dispatch + CUDA launch: 5–10 µs is typical)
 GPU_FLOPS = 20e12    # sustained fp32 FLOP/s of these small batched matmuls (H100/H200 fp32 peak: 60–67e12)
 

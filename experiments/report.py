@@ -269,10 +269,6 @@ def seed_comparisons(rows: pd.DataFrame, profile: str) -> pd.DataFrame:
     return stats.wilcoxon_against(matrix.dropna(axis=1, how="all"), target, False)
 
 
-def _wtl(row) -> str:
-    return f"{int(row['wins'])}/{int(row['ties'])}/{int(row['losses'])}"
-
-
 def paired_section(comparisons: tuple[pd.DataFrame, pd.DataFrame], seeds: pd.DataFrame | None = None) -> list[str]:
     """The paired comparisons (:func:`paired_comparisons`, ours and the paper's; and
     :func:`seed_comparisons` when given) as a section."""
@@ -291,7 +287,7 @@ def paired_section(comparisons: tuple[pd.DataFrame, pd.DataFrame], seeds: pd.Dat
         theirs = paper.loc[row.method] if row.method in paper.index else None
         body.append([row.method, str(row.n), f"{row.wins}/{row.ties}/{row.losses}", _f(row.median_advantage),
                      _f(row.effect, 2), _p(row.p_holm),
-                     "—" if theirs is None else _wtl(theirs),
+                     "—" if theirs is None else f"{int(theirs['wins'])}/{int(theirs['ties'])}/{int(theirs['losses'])}",
                      "—" if theirs is None else _f(theirs["effect"], 2),
                      "—" if theirs is None else _p(theirs["p_holm"])])
     lines += _md_table(["Method", "Pairs", "Wins/ties/losses", "Median advantage", "r", "p (Holm)",
@@ -342,9 +338,10 @@ def _pairs_line(row, method: str, prefix: str, seeds: pd.DataFrame | None = None
 
 
 def budget_contrast(rows: pd.DataFrame, profile: str, other: str, summaries: dict[str, pd.DataFrame],
-                    paper: dict | None = None) -> list[str]:
+                    paper: dict | None = None, ours: pd.DataFrame | None = None) -> list[str]:
     """How ``other`` profile's rows answer the same questions on the same datasets and pairs as
-    ``profile``'s (``summaries``): mean ranks per table and the paired comparisons."""
+    ``profile``'s (``summaries``; ``ours``: its paired comparisons when already computed): mean
+    ranks per table and the paired comparisons."""
     rows = tables.normalise_rows(rows)
     if not (rows["profile"] == other).any():
         return [f"- Profile `{other}`: no rows to compare with."]
@@ -364,7 +361,7 @@ def budget_contrast(rows: pd.DataFrame, profile: str, other: str, summaries: dic
         lines.append(f"- **{spec.title}**, on the {len(both)} datasets both measured: Meta-GAIN's mean rank "
                      f"{_f(here[spec.target], 2)} here, {_f(there[spec.target], 2)} at `{other}` (best: "
                      f"{here.idxmin()} here, {there.idxmin()} there).")
-    ours, _ = paired_comparisons(summaries)
+    ours = paired_comparisons(summaries)[0] if ours is None else ours
     if not ours.empty:
         pairs = list(pair_matrix(summaries).dropna(subset=[_target_label()]).index)
         same, _ = paired_comparisons(theirs, pairs=pairs)
@@ -529,7 +526,7 @@ def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataF
     comparisons = paired_comparisons(summaries)
     seeds = seed_comparisons(rows, profile)
     covered = coverage(rows, profile, profile_conf)
-    contrast = {other: budget_contrast(rows, profile, other, summaries)
+    contrast = {other: budget_contrast(rows, profile, other, summaries, ours=comparisons[0])
                 for other in (profile_conf or {}).get("compare_with") or []}
     lines += summary_section(summaries, profile, comparisons, seeds, contrast)
     lines += coverage_section(covered)
