@@ -100,8 +100,11 @@ def group_configs(cfg: DictConfig) -> list:
     from hydra import compose
     from hydra.core.hydra_config import HydraConfig
 
-    return [compose(config_name="config", overrides=overrides)
-            for overrides in member_overrides(list(HydraConfig.get().overrides.task))]
+    hydra_cfg = HydraConfig.get()
+    # the job's own search path (a user's config folders), which compose does not inherit
+    searchpath = ["hydra.searchpath=[" + ",".join(hydra_cfg.searchpath) + "]"] if hydra_cfg.searchpath else []
+    return [compose(config_name="config", overrides=overrides + searchpath)
+            for overrides in member_overrides(list(hydra_cfg.overrides.task))]
 
 
 def tally(folder: Path) -> Counter:

@@ -107,3 +107,20 @@ def test_an_environment_fault_stops_the_sweep_once(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 4, done.stderr[-3000:]
     assert done.stderr.count("Cannot create the run store") == 1
+
+
+def test_a_users_batched_imputer_from_their_own_config_folder_trains_as_a_group(tmp_path):
+    """A grouped job composes its cells inside the job: the user's folder must reach that compose."""
+    folder = tmp_path / "mine" / "imputer"
+    folder.mkdir(parents=True)
+    (folder / "mygain.yaml").write_text("name: mygain\nlabel: My GAIN\n_target_: baselines.gain.GAINImputer\n"
+                                        "iterations: 50\nbatch_size: 32\n")
+    env = dict(os.environ, METAGAIN_CONFIG_PATH=str(tmp_path / "mine"))
+    done = subprocess.run([sys.executable, "-m", "experiments.run", "-m", "dataset=synthetic", "profile=smoke",
+                           f"hydra.sweep.dir={tmp_path / 'multirun'}", f"results_dir={tmp_path}",
+                           "imputer=mygain", "seed=0,1"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    made = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    assert sorted((r["imputer"], r["seed"], r["status"], r["group_size"]) for r in made) == \
+        [("mygain", 0, "ok", 2), ("mygain", 1, "ok", 2)]
