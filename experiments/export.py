@@ -9,8 +9,11 @@ versions, parameters, metrics, timings, git sha), sorted by cell key, columns so
 ``<results_dir>/*/rows.csv.gz`` as if its rows were local files (:func:`experiments.store.read_store`):
 a fresh clone has them, ``make plan`` counts them done and times from them, a sweep continues
 from where they stand, and ``make report`` rebuilds the tables from them without running a cell.
-Only ``ok`` and ``invalid`` rows are exported (``failed`` and ``skipped`` cells are retried
-anyway), and only rows that are current for the code that exports them.
+``ok``, ``invalid`` and ``failed`` rows are exported, and only rows that are current for the
+code that exports them. A ``failed`` row travels so that a fresh clone's tables and report say
+why its cell is missing (the error's first line, as a footnote); it is never served: the next
+run retries the cell, and its new row (a local file) takes the failed one's place. ``skipped``
+rows stay on the machine (they say which optional extra that machine lacks).
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ import pandas as pd
 EXPORT_NAME = "rows.csv.gz"
 #: Columns that stay on the machine: long tracebacks, local paths.
 LOCAL_ONLY = ("traceback", "trace_file", "served", "current", "canonical_key")
+EXPORTED = ("ok", "invalid", "failed")   # statuses that travel; a skipped row is the machine's own
+SUCCEEDED = ("ok", "invalid")            # a row of these replaces a failed row of its cell
 METRIC_PREFIX = "metric_"
 
 
@@ -53,11 +58,17 @@ def read_csv_rows(source) -> pd.DataFrame:
 
 
 def exportable(rows: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """The current canonical ``ok``/``invalid`` rows of ``profile`` (``rows`` as ``load_rows`` gives)."""
+    """The current canonical ``ok``/``invalid``/``failed`` rows of ``profile`` (``rows`` as ``load_rows`` gives)."""
     if rows.empty:
         return rows
-    keep = (rows["profile"] == profile) & rows["status"].isin(["ok", "invalid"])
-    return rows[keep].drop_duplicates("cell_key")
+    rows = rows[(rows["profile"] == profile) & rows["status"].isin(EXPORTED)]
+    return rows[~superseded(rows)].drop_duplicates("cell_key")
+
+
+def superseded(rows: pd.DataFrame) -> pd.Series:
+    """True for each failed row whose cell key also has an ``ok`` or ``invalid`` row (the success stands)."""
+    succeeded = set(rows.loc[rows["status"].isin(SUCCEEDED), "cell_key"])
+    return (rows["status"] == "failed") & rows["cell_key"].isin(succeeded)
 
 
 def write_export(results_dir, profile: str) -> tuple[Path, int]:
@@ -95,8 +106,9 @@ def _canonical(value):
 def merge(results_dir, profile: str, files: list[Path]) -> tuple[Path, dict]:
     """Combine exports from several machines with the store into ``profile``'s export.
 
-    Refuses (``ValueError``) two different rows for one cell key; drops rows that are not current
-    for this checkout's code (they would be stale here), counting them.
+    Refuses (``ValueError``) two different rows for one cell key (a failed row and a successful
+    one are not different: the success stands); drops rows that are not current for this
+    checkout's code (they would be stale here), counting them.
     """
     from experiments.store import load_rows, mark_rows, write_bytes_atomic
 
@@ -104,7 +116,8 @@ def merge(results_dir, profile: str, files: list[Path]) -> tuple[Path, dict]:
     theirs = [read_csv_rows(Path(f)) for f in files]
     theirs = [t[t["profile"] == profile] for t in theirs if not t.empty]
     combined = pd.concat([mine, *[mark_rows(t) for t in theirs]], ignore_index=True) if theirs else mine
-    combined = combined[combined["status"].isin(["ok", "invalid"])]
+    combined = combined[combined["status"].isin(EXPORTED)]
+    combined = combined[~superseded(combined)]
     found = conflicts(combined)
     if found:
         raise ValueError(f"{len(found)} cells have two different rows; nothing was written. "

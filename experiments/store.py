@@ -26,6 +26,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 SERVED = ("ok", "invalid")   # statuses served from the store instead of rerun
@@ -130,7 +131,8 @@ def _read_local(results_dir) -> tuple[list[dict], list[str]]:
 
 
 def read_store(results_dir) -> pd.DataFrame:
-    """Every row of the store: local row files, then exported rows whose key has no local file.
+    """Every row of the store, one per key: a served (``ok``/``invalid``) row before a failed or
+    skipped one, then a local row file before an export's line (exports in name order).
 
     All rows go through one CSV round trip (:mod:`experiments.export`'s format) and are sorted by
     key, so a table built from local files and one built from their export are byte-identical.
@@ -140,19 +142,18 @@ def read_store(results_dir) -> pd.DataFrame:
 
     local, unreadable = _read_local(results_dir)
     frames = [pd.DataFrame(local)] if local else []
-    seen = {row["cell_key"] for row in local}
     for path in export_files(results_dir):
         try:
-            exported = read_csv_rows(path)
+            frames.append(read_csv_rows(path))
         except (OSError, ValueError, EOFError) as err:
             unreadable.append(f"{path.parent.name}/{path.name} ({type(err).__name__})")
-            continue
-        exported = exported[~exported["cell_key"].isin(seen)]
-        seen |= set(exported["cell_key"])
-        frames.append(exported)
+    frames = [f for f in frames if not f.empty]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not frame.empty:
-        frame = read_csv_rows(to_csv_bytes(frame))
+        source = np.concatenate([np.full(len(f), i) for i, f in enumerate(frames)])
+        rank = (~frame["status"].isin(SERVED)).to_numpy() * len(frames) + source
+        frame = frame.iloc[np.argsort(rank, kind="stable")]
+        frame = read_csv_rows(to_csv_bytes(frame[~frame["cell_key"].duplicated()]))
     frame.attrs["unreadable"] = unreadable
     if unreadable:
         warnings.warn(f"{len(unreadable)} unreadable row files in {Path(results_dir)} are left out "
@@ -162,15 +163,16 @@ def read_store(results_dir) -> pd.DataFrame:
 
 
 def find_row(results_dir, key: str) -> dict | None:
-    """The row of ``key``: its local file, else its line in an export; None when neither has it."""
-    row = read_row(results_dir, key)
-    if row is not None:
-        return row
+    """The row of ``key`` as :func:`read_store` ranks them (served first, then local, then exports);
+    None when no file has it."""
+    found = [read_row(results_dir, key)]
+    if found[0] is not None and found[0].get("status") in SERVED:
+        return found[0]
     for path in export_files(results_dir):
-        exported = _exported_index(str(path), path.stat().st_mtime_ns)
-        if key in exported:
-            return dict(exported[key])
-    return None
+        found.append(_exported_index(str(path), path.stat().st_mtime_ns).get(key))
+    found = [dict(row) for row in found if row is not None]
+    served = [row for row in found if row.get("status") in SERVED]
+    return (served or found or [None])[0]
 
 
 @lru_cache(maxsize=16)

@@ -111,3 +111,44 @@ def test_merge_drops_rows_that_are_stale_here(machine, tmp_path):
     path, counts = export.merge(tmp_path / "empty", "smoke", [stale])
     assert counts == {"stale_dropped": 7, "cells": 0}
     assert pd.read_csv(path).empty
+
+
+def test_a_failed_row_travels_says_why_is_retried_and_gives_way_to_a_success(tmp_path, monkeypatch):
+    import baselines.mean as mean
+
+    def refuse(self, X, y, schema):
+        raise RuntimeError("boom: this cell cannot be imputed")
+
+    root = tmp_path / "machine"
+    assert run_cell(smoke_cell(root, "mean"))["status"] == "ok"
+    with monkeypatch.context() as patch:
+        patch.setattr(mean.MeanImputer, "_fit", refuse)
+        failed = run_cell(smoke_cell(root, "mean", seed=1))
+    assert failed["status"] == "failed"
+    export.write_export(root, "smoke")
+    rows = export.read_csv_rows(root / "smoke" / "rows.csv.gz").sort_values("seed")
+    assert list(rows["status"]) == ["ok", "failed"]
+    assert rows["error"].iloc[1].startswith("RuntimeError: boom") and "traceback" not in rows
+
+    # A fresh clone: the table says why the seed is missing; a run retries the cell, and its new
+    # row replaces the failed one in the next export.
+    fresh = tmp_path / "fresh"
+    (fresh / "smoke").mkdir(parents=True)
+    shutil.copy(root / "smoke" / "rows.csv.gz", fresh / "smoke" / "rows.csv.gz")
+    report.build_outputs(store.load_rows(fresh, profile="smoke"), "smoke", fresh / "out", "cmd")
+    assert "boom" in (fresh / "out" / "tables" / "table1.md").read_text()
+    retried = run_cell(smoke_cell(fresh, "mean", seed=1))
+    assert retried["served"] == "run" and retried["status"] == "ok"
+    export.write_export(fresh, "smoke")
+    assert list(export.read_csv_rows(fresh / "smoke" / "rows.csv.gz")["status"]) == ["ok", "ok"]
+
+    # Back on the first machine, its local failed row gives way to the exported success: served,
+    # loaded and merged as ok (a failure and a success of one cell are not two different rows).
+    theirs = tmp_path / "theirs.csv.gz"
+    shutil.copy(fresh / "smoke" / "rows.csv.gz", theirs)
+    path, counts = export.merge(root, "smoke", [theirs])
+    assert counts == {"stale_dropped": 0, "cells": 2}
+    assert list(export.read_csv_rows(path)["status"]) == ["ok", "ok"]
+    assert (root / "runs" / f"{failed['cell_key']}.json").exists()  # the local failed row is still there
+    assert set(store.load_rows(root, profile="smoke")["status"]) == {"ok"}
+    assert run_cell(smoke_cell(root, "mean", seed=1))["served"] == "cached"
