@@ -454,7 +454,7 @@ CLAIM_SWEEPS = {"Meta-GAIN beats all methods": ("table1", "table2", "table3", "t
 
 
 def coverage(rows: pd.DataFrame, profile: str, settings: dict | None = None) -> pd.DataFrame:
-    """Per sweep and dataset of the profile: cells in its grid, cells ok, and the seeds among them."""
+    """Per sweep and dataset of the profile: cells in its grid, cells ok and failed, and the seeds among the ok."""
     from experiments import reproduce
 
     settings = load_profile(profile) if settings is None else settings
@@ -467,8 +467,10 @@ def coverage(rows: pd.DataFrame, profile: str, settings: dict | None = None) -> 
             ok = group[group["status"] == "ok"]
             proposed = ok["imputer"].astype(str) == PROPOSED  # the full Meta-GAIN
             records.append({"sweep": sweep, "dataset": dataset, "cells": len(group), "ok": len(ok),
+                            "failed": int((group["status"] == "failed").sum()),
                             "seeds": len(ok["seed"].unique()), "proposed_ok": int(proposed.sum())})
-    return pd.DataFrame.from_records(records, columns=["sweep", "dataset", "cells", "ok", "seeds", "proposed_ok"])
+    return pd.DataFrame.from_records(records, columns=["sweep", "dataset", "cells", "ok", "failed", "seeds",
+                                                       "proposed_ok"])
 
 
 def coverage_section(table: pd.DataFrame) -> list[str]:
@@ -478,19 +480,41 @@ def coverage_section(table: pd.DataFrame) -> list[str]:
     sweeps = list(dict.fromkeys(table["sweep"]))
     lines = ["## Coverage", "",
              "Cells ok / cells in the profile's grid, per dataset and sweep (the seeds among the ok cells in "
-             "brackets). A table or claim rests only on the cells done; a verdict on fewer datasets than "
-             "the paper's 11 says so.", ""]
+             "brackets; cells that ran and failed, after a comma). A table or claim rests only on the cells "
+             "done; a verdict on fewer datasets than the paper's 11 says so.", ""]
     body = []
     for dataset in dict.fromkeys(table["dataset"]):
         cells = []
         for sweep in sweeps:
             hit = table[(table["sweep"] == sweep) & (table["dataset"] == dataset)]
-            cells.append("" if hit.empty else f"{int(hit['ok'].iloc[0])}/{int(hit['cells'].iloc[0])}"
-                         + (f" ({int(hit['seeds'].iloc[0])})" if hit["ok"].iloc[0] else ""))
+            cells.append("" if hit.empty else _coverage_cell(hit.iloc[0]))
         body.append([_label(dataset), *cells])
     totals = table.groupby("sweep", sort=False)[["ok", "cells"]].sum()
     body.append(["all", *[f"{int(totals.loc[s, 'ok'])}/{int(totals.loc[s, 'cells'])}" for s in sweeps]])
     return lines + _md_table(["Dataset", *sweeps], body) + [""]
+
+
+def _coverage_cell(entry) -> str:
+    text = f"{int(entry['ok'])}/{int(entry['cells'])}" + (f" ({int(entry['seeds'])})" if entry["ok"] else "")
+    return text + (f", {int(entry['failed'])} failed" if entry["failed"] else "")
+
+
+def failures_section(rows: pd.DataFrame, profile: str, limit: int = 20) -> list[str]:
+    """The profile's failed cells, each with its error's first line (the next run retries them)."""
+    failed = rows[(rows["profile"] == profile) & (rows["status"] == "failed")]
+    if failed.empty:
+        return []
+    failed = failed.sort_values(["dataset", "mechanism", "ratio", "imputer", "seed"], kind="stable")
+    lines = ["### Failed cells", "",
+             f"{len(failed)} cells ran and failed; their rows say why, and the next run of their sweep "
+             "retries them. Their tables' entries rest on the other seeds and carry a footnote.", ""]
+    for row in failed.head(limit).itertuples(index=False):
+        lines.append(f"- {_label(row.dataset)} {str(row.mechanism).upper()} r={float(row.ratio):g} "
+                     f"{tables.LAYOUT.imputer_labels.get(row.imputer, row.imputer)} seed {int(row.seed)}: "
+                     f"{tables._first_line(row.error)}")
+    if len(failed) > limit:
+        lines.append(f"- … and {len(failed) - limit} more (`make plan PROFILE={profile}` counts them)")
+    return lines + [""]
 
 
 def _claim_datasets(statement: str, table: pd.DataFrame) -> int | None:
@@ -530,6 +554,7 @@ def build_report(rows: pd.DataFrame, profile: str, summaries: dict[str, pd.DataF
                 for other in (profile_conf or {}).get("compare_with") or []}
     lines += summary_section(summaries, profile, comparisons, seeds, contrast)
     lines += coverage_section(covered)
+    lines += failures_section(rows, profile)
     lines += ["## The paper's claims", "",
               "| Claim | Ours | The paper's own numbers (its 11 datasets) |", "| --- | --- | --- |"]
     for c in claims:

@@ -404,6 +404,23 @@ def test_a_partial_store_gets_a_coverage_table_and_verdicts_that_say_how_many_da
     assert full == []  # nothing to say when every cell is done
 
 
+def test_failed_cells_are_counted_in_the_coverage_and_listed_with_their_reason():
+    rows = _table1()
+    rows = rows[rows["dataset"].isin(["wine", "heart"])]
+    rows = pd.concat([rows, store_rows([cell("wine", "gain", 1, status="failed",
+                                             error="TrainingDivergedError: loss is nan\nTraceback ...")])],
+                     ignore_index=True)
+    conf = {"datasets": ["wine", "heart"], "seeds": [0, 1], "figure2_ratios": [0.2],
+            "figure2_datasets": ["wine"], "imputers": None, "extra_imputers": []}
+    table = report.coverage(rows, "quick", conf).set_index(["sweep", "dataset"])
+    assert table.loc[("table1", "wine"), ["ok", "failed"]].tolist() == [10, 1]
+    assert table.loc[("table1", "heart"), "failed"] == 0
+    text = report.build_report(rows, "quick", _summaries(rows), pd.DataFrame(columns=["dataset", "metric"]),
+                               None, conf)
+    assert "| Wine | 10/20 (1), 1 failed |" in text and "| Heart | 10/20 (1) |" in text
+    assert "- Wine MCAR r=0.2 GAIN seed 1: TrainingDivergedError: loss is nan\n" in text
+
+
 def _two_profiles() -> pd.DataFrame:
     """Tables 1-3 cells, 3 seeds: at `paper` on wine and heart Meta-GAIN (0.10 + 0.05·seed) beats GAIN
     (0.12 + 0.05·seed) on every seed but heart MAR seed 2; at `quick` it loses to GAIN on wine and heart and
