@@ -387,6 +387,16 @@ def test_paired_comparisons_pool_dataset_mechanism_pairs_and_apply_the_same_rule
     assert "Meta-GAIN beats GAIN on 33 and loses on 0" in text
 
 
+def test_the_summary_ranks_the_full_meta_gain_among_table_5s_variants():
+    # ARMSE falls with each component, except MN alone on heart, which beats all-on there
+    rows = _ablation(lambda flags, dataset: 0.30 - 0.02 * _on(flags)
+                     - (0.10 if (dataset, flags) == ("heart", (False, True, False)) else 0))
+    summaries = _summaries(rows, names=("table5",))
+    text = "\n".join(report.summary_section(summaries, "quick"))
+    assert ("- **Table 5** (ARMSE, MCAR, 3 datasets): ID+MN+TR has mean rank 1.33 of 8 variants and is best "
+            "on 2; the best mean rank is ID+MN+TR's (1.33).") in text
+
+
 def test_a_partial_store_gets_a_coverage_table_and_verdicts_that_say_how_many_datasets():
     rows = _table1()
     rows = rows[rows["dataset"].isin(["wine", "heart"])]  # Table 1's cells on two datasets only
