@@ -58,14 +58,15 @@ def read_csv_rows(source) -> pd.DataFrame:
 
 
 def exportable(rows: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """The current canonical ``ok``/``invalid``/``failed`` rows of ``profile`` (``rows`` as ``load_rows`` gives)."""
+    """The current canonical ``ok``/``invalid``/``failed`` rows of ``profile`` (``rows`` as ``load_rows``
+    gives: one row per key, a success already ahead of a failure)."""
     if rows.empty:
         return rows
-    rows = rows[(rows["profile"] == profile) & rows["status"].isin(EXPORTED)]
-    return rows[~superseded(rows)].drop_duplicates("cell_key")
+    keep = (rows["profile"] == profile) & rows["status"].isin(EXPORTED)
+    return rows[keep].drop_duplicates("cell_key")
 
 
-def superseded(rows: pd.DataFrame) -> pd.Series:
+def _superseded(rows: pd.DataFrame) -> pd.Series:
     """True for each failed row whose cell key also has an ``ok`` or ``invalid`` row (the success stands)."""
     succeeded = set(rows.loc[rows["status"].isin(SUCCEEDED), "cell_key"])
     return (rows["status"] == "failed") & rows["cell_key"].isin(succeeded)
@@ -117,7 +118,7 @@ def merge(results_dir, profile: str, files: list[Path]) -> tuple[Path, dict]:
     theirs = [t[t["profile"] == profile] for t in theirs if not t.empty]
     combined = pd.concat([mine, *[mark_rows(t) for t in theirs]], ignore_index=True) if theirs else mine
     combined = combined[combined["status"].isin(EXPORTED)]
-    combined = combined[~superseded(combined)]
+    combined = combined[~_superseded(combined)]
     found = conflicts(combined)
     if found:
         raise ValueError(f"{len(found)} cells have two different rows; nothing was written. "

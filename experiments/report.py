@@ -482,7 +482,7 @@ def coverage_section(table: pd.DataFrame) -> list[str]:
     lines = ["## Coverage", "",
              "Cells ok / cells in the profile's grid, per dataset and sweep (the seeds among the ok cells in "
              "brackets; cells that ran and failed, after a comma). A table or claim rests only on the cells "
-             "done; a verdict on fewer datasets than the paper's 11 says so.", ""]
+             "done; a verdict on fewer datasets than the paper's (11, or 3 for Figure 2) says so.", ""]
     body = []
     for dataset in dict.fromkeys(table["dataset"]):
         cells = []
