@@ -226,17 +226,20 @@ class MetaGAIN(nn.Module):
     def configure_optimizers(self):
         """SGD for G and D (paper); Adam or SGD for θ (``meta_optimizer``). Call after ``.to(device)``.
 
-        The optimisers are element-wise, so one over the K stacked models is K independent ones.
+        The optimisers are element-wise, so one over the K stacked models is K independent ones;
+        ``foreach`` (CUDA's default) updates all tensors in a few dispatches with the same numbers.
         """
         cfg = self.cfg
-        self.opt_G = torch.optim.SGD(self.G.parameters(), cfg.lr, cfg.momentum, weight_decay=cfg.weight_decay)
-        self.opt_D = torch.optim.SGD(self.D.parameters(), cfg.lr, cfg.momentum, weight_decay=cfg.weight_decay)
+        self.opt_G = torch.optim.SGD(self.G.parameters(), cfg.lr, cfg.momentum, weight_decay=cfg.weight_decay,
+                                     foreach=True)
+        self.opt_D = torch.optim.SGD(self.D.parameters(), cfg.lr, cfg.momentum, weight_decay=cfg.weight_decay,
+                                     foreach=True)
         if self.meta is None:
             self.opt_meta = None
         elif cfg.meta_optimizer == "adam":  # scale-free in the tiny hypergradient (module docstring)
-            self.opt_meta = torch.optim.Adam(self.meta.parameters(), cfg.meta_lr)
+            self.opt_meta = torch.optim.Adam(self.meta.parameters(), cfg.meta_lr, foreach=True)
         else:
-            self.opt_meta = torch.optim.SGD(self.meta.parameters(), cfg.meta_lr, cfg.meta_momentum)
+            self.opt_meta = torch.optim.SGD(self.meta.parameters(), cfg.meta_lr, cfg.meta_momentum, foreach=True)
         return self
 
     def drop_optimizers(self):

@@ -19,7 +19,12 @@ Batched training (issue 12): for each model with a model axis, the time per trai
 K = 15 fits trained as one computation (``fit_group``, 15 seeds and 15 masks) over the time of one
 fit, each measured as (fit at a budget − fit at a smaller budget) so set-up does not count.
 Iteration-based models (GAIN, Meta-GAIN) use the 2 000-row table, epoch-based ones its first
-1 000 rows. Printed as ``batched <model> K=15 ratio=<time K / time one>`` lines for scripts.
+1 000 rows. Printed as ``batched <model> K=15 ratio=<time K / time one>`` lines for scripts. Then, per model,
+the matrix-product FLOPs of one fit per unit (torch's flop counter), the rates one fit and K = 15
+run them at, and the *ratio floor*: K = 15's FLOPs at this CPU's one-thread matmul peak over one
+fit's measured time. No batching goes under it without removing arithmetic. A ratio far above its
+floor, with the K = 15 rate not much above one fit's, says the step is held by small matrix
+products and element-wise work that scale with K, not by per-step overhead batching could share.
 Last, the cost model's paper-profile estimate line (as ``make plan``).
 """
 from __future__ import annotations
@@ -100,13 +105,35 @@ def group_seconds(name: str, k: int, budget: int, rows: int, device: str) -> flo
     return seconds
 
 
-def batched_ratio(name: str, device: str) -> float:
-    """Time per step of K = ``GROUP`` fits in one computation over that of one fit."""
+def batched_times(name: str, device: str) -> tuple[float, float]:
+    """Seconds per budget unit (iteration or epoch) of one fit and of K = ``GROUP`` fits in one computation."""
     _, small, large, rows = BATCHED[name]
     group_seconds(name, GROUP, small, rows, device)  # first-call costs (imports, kernels) outside the timing
-    per_step = [group_seconds(name, k, large, rows, device) - group_seconds(name, k, small, rows, device)
-                for k in (1, GROUP)]
-    return per_step[1] / per_step[0]
+    one, group = [(group_seconds(name, k, large, rows, device) - group_seconds(name, k, small, rows, device))
+                  / (large - small) for k in (1, GROUP)]
+    return one, group
+
+
+def unit_flops(name: str, device: str) -> float:
+    """Matrix-product FLOPs per budget unit of one fit (torch's flop counter; a group does K times these)."""
+    from experiments.costs import count_step_work
+
+    _, small, large, rows = BATCHED[name]
+    counted = [count_step_work(lambda b=b: group_seconds(name, 1, b, rows, device))[1] for b in (small, large)]
+    return (counted[1] - counted[0]) / (large - small)
+
+
+def matmul_peak(device: str, size: int = 1024, repeats: int = 5) -> float:
+    """FLOP/s of the best of ``repeats`` ``size``² matrix products: what one thread's BLAS can reach."""
+    a, b = (torch.rand(size, size, device=device) for _ in range(2))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best
 
 
 def main(argv=None) -> None:
@@ -138,8 +165,21 @@ def main(argv=None) -> None:
         print(f"transform of {args.rows} × {args.features}: {1e3 * sampled:.1f} ms ({draws} draws), "
               f"{1e3 * point:.1f} ms (Z = μ)")
     print()
+    peak = matmul_peak("cpu")
+    floors = {}
     for name in BATCHED:
-        print(f"batched {name} K={GROUP} ratio={batched_ratio(name, 'cpu'):.2f}", flush=True)
+        one, group = batched_times(name, "cpu")
+        flops = unit_flops(name, "cpu")
+        # K fits do K times one fit's matrix products; even at the BLAS peak they take this long
+        floors[name] = (flops, one, group, max(1.0, GROUP * flops / peak / one))
+        print(f"batched {name} K={GROUP} ratio={group / one:.2f}", flush=True)
+    print(f"\nmatrix products per budget unit of one fit, the rate one fit and K={GROUP} run them at, and the "
+          f"ratio floor: K={GROUP}'s products at this CPU's one-thread matmul peak ({peak / 1e9:.0f} GFLOP/s, "
+          f"a 1024² product) over one fit's time")
+    print(f"{'model':<10}{'GFLOP/unit':>12}{'one GFLOP/s':>13}{f'K={GROUP} GFLOP/s':>14}{'ratio floor':>13}")
+    for name, (flops, one, group, floor) in floors.items():
+        print(f"{name:<10}{flops / 1e9:>12.3f}{flops / one / 1e9:>13.1f}{GROUP * flops / group / 1e9:>14.1f}"
+              f"{floor:>13.2f}")
     from experiments.costs import paper_estimate_line  # the cost model of `make plan` (calibrates if needed)
 
     print("\n" + paper_estimate_line())
