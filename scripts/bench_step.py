@@ -19,12 +19,12 @@ Batched training (issue 12): for each model with a model axis, the time per trai
 K = 15 fits trained as one computation (``fit_group``, 15 seeds and 15 masks) over the time of one
 fit, each measured as (fit at a budget − fit at a smaller budget) so set-up does not count.
 Iteration-based models (GAIN, Meta-GAIN) use the 2 000-row table, epoch-based ones its first
-1 000 rows. Printed as ``batched <model> K=15 ratio=<time K / time one>`` lines for scripts. Then, per model,
-the matrix-product FLOPs of one fit per unit (torch's flop counter), the rates one fit and K = 15
-run them at, and the *ratio floor*: K = 15's FLOPs at this CPU's one-thread matmul peak over one
-fit's measured time. No batching goes under it without removing arithmetic. A ratio far above its
-floor, with the K = 15 rate not much above one fit's, says the step is held by small matrix
-products and element-wise work that scale with K, not by per-step overhead batching could share.
+1 000 rows. Printed as ``batched <model> K=15 ratio=<time K / time one>`` lines for scripts.
+Then, per model, the matrix-product FLOPs of one fit per unit (torch's flop counter), the rates one
+fit and K = 15 run them at, and the *ratio floor*: K = 15's FLOPs at this CPU's one-thread matmul
+peak over one fit's measured time. No batching goes under it without removing arithmetic. A ratio
+far above its floor, with the K = 15 rate not much above one fit's, says the step is held by small
+matrix products and element-wise work that scale with K, not by per-step overhead a group shares.
 Last, the cost model's paper-profile estimate line (as ``make plan``).
 """
 from __future__ import annotations
