@@ -306,16 +306,27 @@ def paired_section(comparisons: tuple[pd.DataFrame, pd.DataFrame], seeds: pd.Dat
 
 
 def mean_ranks(summary: pd.DataFrame, spec, datasets=None) -> tuple[pd.Series, pd.DataFrame]:
-    """Mean rank of every method of ``spec`` over the datasets where Meta-GAIN was measured (only
-    ``datasets`` when given), and the ranks themselves (datasets × methods)."""
-    matrix = tables.score_matrix(summary, spec=spec).dropna(how="all")
+    """Mean rank of every measured method of ``spec`` over the datasets where all of them were
+    measured (only ``datasets`` when given), and the ranks themselves (datasets × methods).
+
+    A dataset with a method missing is left out (as the Friedman test does): ranked among fewer
+    methods, Meta-GAIN would look better there than it is (alone, it is first)."""
+    matrix = tables.score_matrix(summary, spec=spec).dropna(how="all").dropna(axis=1, how="all")
     if datasets is not None:
         matrix = matrix.loc[[d for d in matrix.index if d in set(datasets)]]
-    if matrix.empty or spec.target not in matrix or matrix[spec.target].notna().sum() == 0:
+    full = matrix.dropna(axis=0, how="any")
+    if full.empty or spec.target not in full:
         return pd.Series(dtype=float), pd.DataFrame()
-    full = matrix.dropna(axis=0, subset=[spec.target])
     ranks = full.rank(axis=1, ascending=not spec.higher_is_better, method="min")
     return ranks.mean(), ranks
+
+
+def partial_datasets(summary: pd.DataFrame, spec) -> int:
+    """Datasets where ``spec``'s target was measured but some other measured method was not."""
+    matrix = tables.score_matrix(summary, spec=spec).dropna(how="all").dropna(axis=1, how="all")
+    if spec.target not in matrix:
+        return 0
+    return int((matrix[spec.target].notna() & matrix.isna().any(axis=1)).sum())
 
 
 def rivals(comparisons: pd.DataFrame, worst: int = 3) -> list[str]:
@@ -393,7 +404,10 @@ def summary_section(summaries: dict[str, pd.DataFrame], profile: str,
         best = mean_rank.idxmin()
         wins = int((ranks[spec.target] == 1).sum())
         what = " variants" if spec.variants_as_rows else ""  # Table 5: Meta-GAIN with all components on
-        lines.append(f"- **{spec.title}** ({spec.paper_metric}, {spec.mechanism.upper()}, {len(ranks)} datasets): "
+        partial = partial_datasets(summaries[name], spec)
+        left_out = f"; {partial} more with a method not measured left out" if partial else ""
+        lines.append(f"- **{spec.title}** ({spec.paper_metric}, {spec.mechanism.upper()}, {len(ranks)} datasets"
+                     f"{left_out}): "
                      f"{spec.target} has mean rank {_f(mean_rank[spec.target], 2)} of {ranks.shape[1]}{what} and "
                      f"is best on {wins}; the best mean rank is {best}'s ({_f(mean_rank[best], 2)}).")
     ours, _ = paired_comparisons(summaries) if comparisons is None else comparisons

@@ -397,6 +397,24 @@ def test_the_summary_ranks_the_full_meta_gain_among_table_5s_variants():
             "on 2; the best mean rank is ID+MN+TR's (1.33).") in text
 
 
+def test_a_dataset_with_a_method_missing_is_left_out_of_the_mean_ranks():
+    """Meta-GAIN last of 3 on wine and heart; on yeast only it and GAIN ran, where it wins. Ranked
+    among the 2 measured there it would be first, and its mean rank 2.33 instead of 3."""
+    cells = []
+    for dataset in ("wine", "heart", "yeast"):
+        cells += [cell(dataset, "metagain", metric_armse_test=0.30 if dataset != "yeast" else 0.05),
+                  cell(dataset, "gain", metric_armse_test=0.20)]
+        if dataset != "yeast":
+            cells.append(cell(dataset, "mean", metric_armse_test=0.25))
+    summaries = _summaries(store_rows(cells), names=("table1",))
+    mean_rank, ranks = report.mean_ranks(summaries["table1"], tables.TABLES["table1"])
+    assert len(ranks) == 2
+    assert mean_rank["Meta-GAIN"] == pytest.approx(3.0) and ranks.shape[1] == 3
+    text = "\n".join(report.summary_section(summaries, "quick"))
+    assert ("- **Table 1** (ARMSE, MCAR, 2 datasets; 1 more with a method not measured left out): Meta-GAIN "
+            "has mean rank 3.00 of 3 and is best on 0") in text
+
+
 def test_a_partial_store_gets_a_coverage_table_and_verdicts_that_say_how_many_datasets():
     rows = _table1()
     rows = rows[rows["dataset"].isin(["wine", "heart"])]  # Table 1's cells on two datasets only
