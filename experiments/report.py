@@ -311,19 +311,24 @@ def mean_ranks(summary: pd.DataFrame, spec, datasets=None) -> tuple[pd.Series, p
 
     A dataset with a method missing is left out (as the Friedman test does): ranked among fewer
     methods, Meta-GAIN would look better there than it is (alone, it is first)."""
-    matrix = tables.score_matrix(summary, spec=spec).dropna(how="all").dropna(axis=1, how="all")
+    matrix = _measured(summary, spec)
     if datasets is not None:
         matrix = matrix.loc[[d for d in matrix.index if d in set(datasets)]]
-    full = matrix.dropna(axis=0, how="any")
+    full = stats.complete_rows(matrix)
     if full.empty or spec.target not in full:
         return pd.Series(dtype=float), pd.DataFrame()
     ranks = full.rank(axis=1, ascending=not spec.higher_is_better, method="min")
     return ranks.mean(), ranks
 
 
+def _measured(summary: pd.DataFrame, spec) -> pd.DataFrame:
+    """Datasets × methods of ``spec``'s scores, without the datasets and methods never measured."""
+    return tables.score_matrix(summary, spec=spec).dropna(how="all").dropna(axis=1, how="all")
+
+
 def partial_datasets(summary: pd.DataFrame, spec) -> int:
     """Datasets where ``spec``'s target was measured but some other measured method was not."""
-    matrix = tables.score_matrix(summary, spec=spec).dropna(how="all").dropna(axis=1, how="all")
+    matrix = _measured(summary, spec)
     if spec.target not in matrix:
         return 0
     return int((matrix[spec.target].notna() & matrix.isna().any(axis=1)).sum())
